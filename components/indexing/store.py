@@ -1,0 +1,224 @@
+"""The keyphrase collections in Milvus: one collection per build, published behind an alias.
+
+Readers always search the alias. A build writes a fresh collection, indexes and loads it,
+records it in the ``<alias>_versions`` manifest collection, and only then moves the alias
+(``create_alias`` the first time, ``alter_alias`` after): readers never see a half-built index.
+The same code runs on Milvus Lite (a local ``.db`` path) and on a Milvus server (a URI).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+from pymilvus.exceptions import MilvusException
+
+from components.indexing.config import IndexConfig, is_local_uri
+
+log = logging.getLogger(__name__)
+
+TEXT_MAX = 512
+CATEGORY_MAX = 256
+CATEGORIES_JSON_MAX = 16384
+MANIFEST_VECTOR_DIM = 2  # Milvus needs a vector field in every collection
+OUTPUT_FIELDS = ["text", "normalized", "source", "keyphrase_class", "category"]
+
+
+@dataclass(frozen=True)
+class KeyphraseRecord:
+    """One row of the index (the embedding travels beside it)."""
+
+    keyphrase_id: str
+    text: str
+    normalized: str
+    source: str
+    keyphrase_class: str
+    category: str
+
+
+@dataclass(frozen=True)
+class IndexVersion:
+    """A published build: which collection, which model embedded it, what it holds."""
+
+    collection: str
+    model_version: str
+    dim: int
+    count: int
+    categories: tuple[str, ...]
+    created_at: str
+    metric_type: str
+
+
+def connect(uri: str, timeout_s: float = 30.0) -> MilvusClient:
+    """A client for Milvus Lite (path; parent folder created) or a Milvus server (URI)."""
+    if is_local_uri(uri):
+        from pathlib import Path
+
+        Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    return MilvusClient(uri=uri, timeout=timeout_s)
+
+
+def version_collection_name(alias: str, model_version: str) -> str:
+    """``<alias>_<model_version>_<UTC timestamp with ms>``, reduced to Milvus' name charset."""
+    safe = re.sub(r"[^0-9A-Za-z_]", "_", model_version).strip("_")[:64] or "model"
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + f"{int(time.time() * 1000) % 1000:03d}"
+    return f"{alias}_{safe}_{stamp}"
+
+
+class KeyphraseStore:
+    """Build-side operations on the versioned keyphrase collections behind one alias."""
+
+    def __init__(self, config: IndexConfig, client: MilvusClient | None = None):
+        self.config = config
+        self.client = client or connect(config.resolved_uri, config.request_timeout_s)
+        self.manifest_name = f"{config.alias}_versions"
+
+    # --- schema -------------------------------------------------------------------------
+    def _keyphrase_schema(self, dim: int):
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("keyphrase_id", DataType.VARCHAR, is_primary=True, max_length=128)
+        schema.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX)
+        schema.add_field("normalized", DataType.VARCHAR, max_length=TEXT_MAX)
+        schema.add_field("source", DataType.VARCHAR, max_length=32)
+        schema.add_field("keyphrase_class", DataType.VARCHAR, max_length=CATEGORY_MAX)
+        schema.add_field("category", DataType.VARCHAR, max_length=CATEGORY_MAX)
+        schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=dim)
+        return schema
+
+    def _ensure_manifest(self) -> None:
+        if self.client.has_collection(self.manifest_name):
+            self.client.load_collection(self.manifest_name, timeout=self.config.request_timeout_s)
+            return
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("collection", DataType.VARCHAR, is_primary=True, max_length=255)
+        schema.add_field("model_version", DataType.VARCHAR, max_length=255)
+        schema.add_field("dim", DataType.INT64)
+        schema.add_field("count", DataType.INT64)
+        schema.add_field("categories", DataType.VARCHAR, max_length=CATEGORIES_JSON_MAX)
+        schema.add_field("created_at", DataType.VARCHAR, max_length=64)
+        schema.add_field("metric_type", DataType.VARCHAR, max_length=16)
+        schema.add_field("vec", DataType.FLOAT_VECTOR, dim=MANIFEST_VECTOR_DIM)
+        index = self.client.prepare_index_params()
+        index.add_index("vec", index_type="FLAT", metric_type="L2")
+        self.client.create_collection(self.manifest_name, schema=schema, index_params=index,
+                                      timeout=self.config.request_timeout_s)
+        self.client.load_collection(self.manifest_name, timeout=self.config.request_timeout_s)
+
+    # --- build ----------------------------------------------------------------------------
+    def create_version(self, model_version: str, dim: int) -> str:
+        """A new, empty, unindexed collection for one build; returns its name."""
+        name = version_collection_name(self.config.alias, model_version)
+        self.client.create_collection(name, schema=self._keyphrase_schema(dim),
+                                      timeout=self.config.request_timeout_s)
+        return name
+
+    def insert(self, collection: str, records: list[KeyphraseRecord],
+               embeddings: np.ndarray) -> int:
+        if len(records) != len(embeddings):
+            raise ValueError(f"{len(records)} keyphrases but {len(embeddings)} embeddings")
+        step = self.config.insert_batch_size
+        for start in range(0, len(records), step):
+            rows = [
+                {**r.__dict__, "embedding": e.astype(np.float32).tolist()}
+                for r, e in zip(records[start:start + step], embeddings[start:start + step],
+                                strict=True)
+            ]
+            self.client.insert(collection, rows, timeout=self.config.request_timeout_s)
+        return len(records)
+
+    def finalize(self, collection: str) -> None:
+        """Flush, build the vector (and a scalar) index, load: ready to be searched."""
+        timeout = self.config.request_timeout_s
+        self.client.flush(collection, timeout=timeout)
+        vector = self.client.prepare_index_params()
+        vector.add_index("embedding", index_type=self.config.index_type,
+                         metric_type=self.config.metric_type, params=self.config.index_params)
+        self.client.create_index(collection, vector, timeout=timeout)
+        for kind in self.config.scalar_index_types:
+            scalar = self.client.prepare_index_params()
+            scalar.add_index("category", index_type=kind)
+            try:
+                self.client.create_index(collection, scalar, timeout=timeout)
+                break
+            except MilvusException as err:
+                log.info("scalar index %s on category refused (%s); trying the next", kind, err)
+        self.client.load_collection(collection, timeout=timeout)
+
+    def publish(self, version: IndexVersion) -> None:
+        """Record the build in the manifest, then point the alias at it (one atomic call)."""
+        self._ensure_manifest()
+        self.client.upsert(self.manifest_name, [{
+            "collection": version.collection, "model_version": version.model_version,
+            "dim": version.dim, "count": version.count,
+            "categories": json.dumps(list(version.categories)),
+            "created_at": version.created_at, "metric_type": version.metric_type,
+            "vec": [0.0] * MANIFEST_VECTOR_DIM,
+        }], timeout=self.config.request_timeout_s)
+        self.client.flush(self.manifest_name)
+        if self.live_collection() is None:
+            self.client.create_alias(version.collection, self.config.alias)
+        else:
+            self.client.alter_alias(version.collection, self.config.alias)
+
+    def prune(self) -> list[str]:
+        """Drop all but the newest ``keep_versions`` builds (never the live one)."""
+        live = self.live_collection()
+        prefix = f"{self.config.alias}_"
+        builds = sorted(
+            (n for n in self.client.list_collections()
+             if n.startswith(prefix) and n != self.manifest_name),
+            key=lambda n: n.rsplit("_", 1)[-1], reverse=True)
+        dropped = [n for n in builds[self.config.keep_versions:] if n != live]
+        for name in dropped:
+            self.client.drop_collection(name)
+        if dropped and self.client.has_collection(self.manifest_name):
+            ids = ", ".join(json.dumps(n) for n in dropped)
+            self.client.delete(self.manifest_name, filter=f"collection in [{ids}]")
+        return dropped
+
+    # --- read -----------------------------------------------------------------------------
+    def live_collection(self) -> str | None:
+        """The collection the alias points at, or None before the first publish."""
+        try:
+            return self.client.describe_alias(self.config.alias).get("collection_name")
+        except MilvusException:
+            return None
+
+    def live_version(self) -> IndexVersion | None:
+        name = self.live_collection()
+        if name is None or not self.client.has_collection(self.manifest_name):
+            return None
+        self.client.load_collection(self.manifest_name)
+        rows = self.client.query(self.manifest_name, filter=f"collection == {json.dumps(name)}",
+                                 output_fields=["*"])
+        return version_from_row(rows[0]) if rows else None
+
+    def search(self, vectors: np.ndarray, limit: int, category: str | None = None,
+               collection: str | None = None) -> list[list[dict]]:
+        """Nearest keyphrases for each vector (rows of ``{keyphrase_id, distance, entity}``)."""
+        result = self.client.search(
+            collection or self.config.alias, data=[v.astype(np.float32).tolist() for v in vectors],
+            limit=limit, filter=category_filter(category), output_fields=OUTPUT_FIELDS,
+            search_params={"metric_type": self.config.metric_type,
+                           "params": self.config.search_params})
+        return [list(hits) for hits in result]
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def category_filter(category: str | None) -> str:
+    """A Milvus boolean expression selecting one category ('' when no filter)."""
+    return f"category == {json.dumps(category)}" if category else ""
+
+
+def version_from_row(row: dict) -> IndexVersion:
+    return IndexVersion(
+        collection=row["collection"], model_version=row["model_version"], dim=int(row["dim"]),
+        count=int(row["count"]), categories=tuple(json.loads(row["categories"])),
+        created_at=row["created_at"], metric_type=row["metric_type"])

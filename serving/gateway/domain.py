@@ -1,0 +1,86 @@
+"""Domain objects of the recommendation service (no transport types here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class RecommendError(Exception):
+    """Base of the errors the service maps to a status."""
+
+
+class InvalidRequest(RecommendError):
+    """The request is malformed; the message says which field and why."""
+
+
+class BackendUnavailable(RecommendError):
+    """Triton or Milvus cannot be reached or refused the call; worth retrying later."""
+
+    def __init__(self, backend: str, detail: str):
+        super().__init__(f"{backend} unavailable: {detail}")
+        self.backend = backend
+
+
+class DeadlineExceeded(RecommendError):
+    """The caller's deadline passed before the answer was ready."""
+
+
+@dataclass(frozen=True)
+class ItemInput:
+    title: str
+    category: str = ""
+    brand: str = ""
+    description: str = ""
+    item_id: str = ""
+
+
+@dataclass(frozen=True)
+class RecommendOptions:
+    filter_by_category: bool = False
+    rerank: bool = False
+    rerank_candidates: int = 0
+    keep_near_duplicates: bool = False
+
+
+@dataclass(frozen=True)
+class RecommendRequest:
+    item: ItemInput
+    k: int = 0
+    min_score: float = 0.0
+    options: RecommendOptions = field(default_factory=RecommendOptions)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A keyphrase the index returned for an item."""
+
+    keyphrase_id: str
+    text: str
+    normalized: str
+    category: str
+    source: str
+    bi_encoder_score: float
+    cross_encoder_score: float | None = None
+
+    @property
+    def score(self) -> float:
+        """The score that ranks: the cross-encoder's when present."""
+        return self.bi_encoder_score if self.cross_encoder_score is None \
+            else self.cross_encoder_score
+
+
+@dataclass
+class StageTimings:
+    embed_ms: float = 0.0
+    search_ms: float = 0.0
+    rerank_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+@dataclass
+class Recommendation:
+    item_id: str
+    keyphrases: list[Candidate]
+    model_version: str
+    index_collection: str
+    timings: StageTimings

@@ -1,0 +1,133 @@
+"""The gateway process: gRPC (recommender + health + reflection) and Prometheus metrics.
+
+    python -m serving.gateway.server        # settings from KPDISTILL_GATEWAY_* (settings.py)
+
+SIGTERM/SIGINT: health turns NOT_SERVING, new calls are refused, in-flight calls get up to
+``KPDISTILL_GATEWAY_GRACE_S`` seconds to finish, then the backends' connections close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from serving.gateway.domain import BackendUnavailable
+from serving.gateway.index_client import KeyphraseSearcher
+from serving.gateway.metrics import GatewayMetrics
+from serving.gateway.service import RecommendationService
+from serving.gateway.servicer import SERVICE_NAME, KeyphraseRecommenderServicer
+from serving.gateway.settings import GatewaySettings
+from serving.gateway.triton_client import TritonModelClient
+from serving.proto.kpdistill.v1 import recommender_pb2_grpc as pb_grpc
+
+log = logging.getLogger("kpdistill.gateway")
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class GatewayServer:
+    """Owns the gRPC server, the backend clients and the background health/index refresher."""
+
+    def __init__(self, settings: GatewaySettings):
+        self.settings = settings
+        self.metrics = GatewayMetrics()
+        self.models = TritonModelClient(settings.triton_url, settings.embed_model,
+                                        settings.score_model)
+        self.searcher = KeyphraseSearcher(settings.milvus_uri, settings.index_alias,
+                                          settings.search_ef)
+        self.service = RecommendationService(self.models, self.searcher, settings,
+                                             self.metrics.observe_stage)
+        self.health = health.aio.HealthServicer()
+        self.server = grpc.aio.server(
+            maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+            options=[("grpc.so_reuseport", 0)])
+        self.port = 0
+        self.metrics_port: int | None = None
+        self._refresher: asyncio.Task | None = None
+
+    async def start(self) -> int:
+        pb_grpc.add_KeyphraseRecommenderServicer_to_server(
+            KeyphraseRecommenderServicer(self.service, self.metrics), self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+        self.port = self.server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
+        if self.port == 0:
+            raise OSError(f"cannot bind {self.settings.host}:{self.settings.port}")
+        if self.settings.metrics_port >= 0:
+            self.metrics_port = self.metrics.serve(self.settings.host, self.settings.metrics_port)
+        await self.server.start()
+        await self.check_backends()
+        self._refresher = asyncio.create_task(self._refresh_forever())
+        log.info("gateway on %s:%d (metrics %s), triton %s, milvus %s alias %s",
+                 self.settings.host, self.port, self.metrics_port, self.settings.triton_url,
+                 self.settings.milvus_uri, self.settings.index_alias)
+        return self.port
+
+    async def check_backends(self) -> bool:
+        """Re-read the live index version and Triton readiness; publish it as health."""
+        ok = True
+        try:
+            await self.searcher.refresh(self.settings.backend_timeout_s)
+        except BackendUnavailable as err:
+            log.warning("%s", err)
+            ok = False
+        if not await self.models.is_ready(self.settings.backend_timeout_s):
+            log.warning("triton at %s is not ready", self.settings.triton_url)
+            ok = False
+        status = SERVING if ok else NOT_SERVING
+        await self.health.set("", status)
+        await self.health.set(SERVICE_NAME, status)
+        return ok
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.index_refresh_s)
+            try:
+                await self.check_backends()
+            except Exception:  # keep refreshing whatever one round did
+                log.exception("backend check failed")
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Refuse new calls, let in-flight ones finish (up to grace), then close backends."""
+        await self.health.enter_graceful_shutdown()
+        if self._refresher:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+        await self.server.stop(self.settings.grace_s if grace_s is None else grace_s)
+        await self.models.close()
+        await self.searcher.close()
+        self.metrics.stop()
+
+    async def wait(self) -> None:
+        await self.server.wait_for_termination()
+
+
+async def serve(settings: GatewaySettings) -> None:
+    gateway = GatewayServer(settings)
+    await gateway.start()
+    print(f"kpdistill gateway listening on {settings.host}:{gateway.port} "
+          f"metrics={gateway.metrics_port}", flush=True)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("shutting down: draining in-flight calls for up to %.1f s", settings.grace_s)
+    await gateway.stop()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(GatewaySettings.from_env()))
+
+
+if __name__ == "__main__":
+    main()

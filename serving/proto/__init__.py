@@ -1,0 +1,1 @@
+"""Protocol buffers of the kpdistill services (generated code beside each .proto)."""
