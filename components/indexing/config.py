@@ -23,7 +23,7 @@ class IndexConfig:
         embeddings by default; both Milvus Lite 3 and Milvus 2.3 support it).
     search_params: the search-time parameters of that index (``ef`` for HNSW).
     scalar_index_types: scalar index kinds tried in order on ``category`` (Milvus Lite takes
-        INVERTED, Milvus 2.3 STL_SORT); none accepted means filters scan.
+        INVERTED, Milvus 2.3 Trie for strings); none accepted means filters scan.
     keep_versions: how many versioned collections stay (the live one included).
     embed_batch_size / insert_batch_size: bulk sizes for encoding and inserting.
     request_timeout_s: time-box for every index-building call (some index kinds block).
@@ -38,7 +38,7 @@ class IndexConfig:
     metric_type: str = "IP"
     index_params: dict = field(default_factory=lambda: {"M": 16, "efConstruction": 200})
     search_params: dict = field(default_factory=lambda: {"ef": 96})
-    scalar_index_types: list[str] = field(default_factory=lambda: ["INVERTED", "STL_SORT"])
+    scalar_index_types: list[str] = field(default_factory=lambda: ["INVERTED", "Trie"])
     keep_versions: int = 2
     embed_batch_size: int = 64
     insert_batch_size: int = 1000

@@ -34,11 +34,12 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 class GatewayServer:
     """Owns the gRPC server, the backend clients and the background health/index refresher."""
 
-    def __init__(self, settings: GatewaySettings):
+    def __init__(self, settings: GatewaySettings, models: TritonModelClient | None = None):
+        """``models`` replaces the Triton client (unit tests of the transport only)."""
         self.settings = settings
         self.metrics = GatewayMetrics()
-        self.models = TritonModelClient(settings.triton_url, settings.embed_model,
-                                        settings.score_model)
+        self.models = models or TritonModelClient(settings.triton_url, settings.embed_model,
+                                                  settings.score_model)
         self.searcher = KeyphraseSearcher(settings.milvus_uri, settings.index_alias,
                                           settings.search_ef)
         self.service = RecommendationService(self.models, self.searcher, settings,

@@ -1,0 +1,29 @@
+import pytest
+
+from components.indexing.config import DEFAULT_YAML, IndexConfig, is_local_uri
+
+
+def test_default_yaml_loads_and_matches_the_dataclass_defaults():
+    assert IndexConfig.from_yaml(DEFAULT_YAML) == IndexConfig()
+
+
+def test_overrides_win_and_unknown_keys_are_refused(tmp_path):
+    assert IndexConfig.from_yaml(DEFAULT_YAML, uri="http://127.0.0.1:1").uri == "http://127.0.0.1:1"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("alias: kp\nnlist: 3\n")
+    with pytest.raises(ValueError, match="unknown index settings.*nlist"):
+        IndexConfig.from_yaml(bad)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"alias": "1bad"}, "alias"), ({"alias": "has-dash"}, "alias"),
+    ({"keep_versions": 0}, "keep_versions"), ({"metric_type": "HAMMING"}, "metric_type"),
+])
+def test_invalid_settings_say_what_is_wrong(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        IndexConfig(**kwargs)
+
+
+def test_local_paths_are_lite_and_urls_are_servers():
+    assert is_local_uri("artifacts/index/kp.db")
+    assert not is_local_uri("http://127.0.0.1:19530")
