@@ -1,0 +1,80 @@
+"""Typed configuration of the judge step, loadable from YAML (default: ``judge.yaml`` beside)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from components.judge.rubric import RenderLimits
+
+DEFAULT_CONFIG = Path(__file__).with_name("judge.yaml")
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """An OpenAI-compatible chat-completions endpoint (vLLM, TGI, NIM, Triton's frontend)."""
+
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str = "judge"                        # the model name the server expects
+    api_key_env: str = "KPDISTILL_JUDGE_API_KEY"  # read at run time; never in config files
+    max_concurrency: int = 8
+    timeout_s: float = 30.0
+    max_retries: int = 4                        # on 429, 5xx, connection errors, timeouts
+    backoff_s: float = 0.5                      # first wait; doubles each retry
+    backoff_max_s: float = 8.0
+    top_logprobs: int = 10
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    backend: str = "local"                      # "local" (transformers) | "openai" (HTTP)
+    model: str = "qwen2.5-coder-0.5b-instruct"  # judge model name (weights.JUDGE_WEIGHTS)
+    model_dir: str | None = None                # a transformers directory instead of `model`
+    device: str = "auto"                        # "auto": cuda (bf16) if present, else cpu (fp32)
+    batch_size: int = 16
+    prefix_cache: bool = True                   # reuse the rubric prefix's KV cache
+    min_grade_mass: float = 0.05                # below: the answer is unreadable
+    chunk_size: int = 32                        # pairs committed to the store together
+    threads: int | None = None                  # torch CPU threads (None: torch's default)
+    limits: RenderLimits = field(default_factory=RenderLimits)
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("local", "openai"):
+            raise ValueError(f"backend must be 'local' or 'openai', got {self.backend!r}")
+        if self.batch_size < 1 or self.chunk_size < 1:
+            raise ValueError("batch_size and chunk_size must be >= 1")
+        if not 0.0 <= self.min_grade_mass < 1.0:
+            raise ValueError(f"min_grade_mass must be in [0, 1), got {self.min_grade_mass}")
+
+    @property
+    def judge_model(self) -> str:
+        """The name stored with every judgment."""
+        if self.backend == "openai":
+            return f"openai:{self.endpoint.model}"
+        return self.model
+
+
+def from_dict(cls, data: dict[str, Any] | None):
+    """Build dataclass ``cls`` from a dict, nested dataclasses included; unknown keys fail."""
+    data = dict(data or {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown keys {unknown}; known: {sorted(names)}")
+    hints = get_type_hints(cls)
+    for name, value in list(data.items()):
+        if dataclasses.is_dataclass(hints[name]) and isinstance(value, dict):
+            data[name] = from_dict(hints[name], value)
+    return cls(**data)
+
+
+def load_config(path: Path | str | None = None, **overrides) -> JudgeConfig:
+    """The YAML config (default: judge.yaml), with top-level overrides applied."""
+    raw = yaml.safe_load(Path(path or DEFAULT_CONFIG).read_text()) or {}
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    return from_dict(JudgeConfig, raw)

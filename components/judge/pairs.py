@@ -1,0 +1,55 @@
+"""Candidate pairs: what the judge is asked to label (JSONL ``item_id, keyphrase, query_id, source``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from components.judge.labels import SOURCES, LabelError
+
+
+@dataclass(frozen=True)
+class CandidatePair:
+    item_id: str
+    keyphrase: str
+    query_id: str | None
+    source: str
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise LabelError(f"source must be one of {SOURCES}, got {self.source!r}")
+        if not self.item_id or not self.keyphrase:
+            raise LabelError("item_id and keyphrase must be non-empty")
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.item_id, self.keyphrase)
+
+
+def save_candidates(path: Path | str, pairs: Iterable[CandidatePair]) -> int:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    count = 0
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for pair in pairs:
+            fh.write(json.dumps(asdict(pair), ensure_ascii=False) + "\n")
+            count += 1
+    os.replace(tmp, path)
+    return count
+
+
+def load_candidates(path: Path | str) -> list[CandidatePair]:
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append(CandidatePair(**json.loads(line)))
+            except (json.JSONDecodeError, TypeError, LabelError) as exc:
+                raise LabelError(f"{path}:{lineno}: {exc}") from None
+    return out

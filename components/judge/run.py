@@ -1,0 +1,114 @@
+"""Judge candidate pairs into the durable store, resumably, then export teacher labels.
+
+    python -m components.judge.run --candidates pairs.jsonl --store judge.sqlite \\
+        --out teacher_labels.jsonl [--config judge.yaml] [--model NAME] [--limit N]
+
+Pairs already in the store (same judge model and prompt version) are skipped, so a killed
+run picks up where it stopped. Unreadable answers are stored with their raw text and
+counted; they never stop the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tqdm import tqdm
+
+from components.data.esci import Item
+from components.judge.backend import JudgeBackend, JudgeRequest
+from components.judge.labels import TeacherLabel, save_teacher_labels
+from components.judge.pairs import CandidatePair, load_candidates
+from components.judge.rubric import PROMPT_VERSION
+from components.judge.store import JudgmentStore, StoredJudgment
+
+
+@dataclass(frozen=True)
+class RunStats:
+    total: int
+    skipped: int
+    judged: int
+    unreadable: int
+    seconds: float
+
+    @property
+    def pairs_per_s(self) -> float:
+        return self.judged / self.seconds if self.seconds > 0 else 0.0
+
+
+def unique_pairs(pairs: Sequence[CandidatePair]) -> list[CandidatePair]:
+    """First occurrence of each (item, keyphrase)."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for pair in pairs:
+        if pair.key not in seen:
+            seen.add(pair.key)
+            out.append(pair)
+    return out
+
+
+def judge_candidates(pairs: Sequence[CandidatePair], items: dict[str, Item],
+                     backend: JudgeBackend, store: JudgmentStore, chunk_size: int = 32,
+                     prompt_version: str = PROMPT_VERSION, progress: bool = True) -> RunStats:
+    """Judge every pair not yet in ``store``, committing one chunk at a time."""
+    pairs = unique_pairs(pairs)
+    missing = sorted({p.item_id for p in pairs} - items.keys())
+    if missing:
+        raise KeyError(f"{len(missing)} candidate items have no text, e.g. {missing[:3]}")
+    done = store.done_pairs(backend.model_name, prompt_version)
+    todo = [p for p in pairs if p.key not in done]
+    start, unreadable = time.perf_counter(), 0
+    bar = tqdm(total=len(todo), unit="pair", desc=f"judge {backend.model_name}",
+               disable=not progress)
+    for offset in range(0, len(todo), chunk_size):
+        chunk = todo[offset:offset + chunk_size]
+        labels = backend.judge([JudgeRequest(items[p.item_id], p.keyphrase) for p in chunk])
+        store.put_many(StoredJudgment(backend.model_name, prompt_version, p.item_id,
+                                      p.keyphrase, p.query_id, p.source, label)
+                       for p, label in zip(chunk, labels, strict=True))
+        unreadable += sum(label.status != "ok" for label in labels)
+        bar.update(len(chunk))
+        bar.set_postfix(unreadable=unreadable)
+    bar.close()
+    return RunStats(len(pairs), len(pairs) - len(todo), len(todo), unreadable,
+                    time.perf_counter() - start)
+
+
+def teacher_labels(pairs: Sequence[CandidatePair], store: JudgmentStore, judge_model: str,
+                   prompt_version: str = PROMPT_VERSION) -> list[TeacherLabel]:
+    """The stored judgments of ``pairs`` (in their order, with their source)."""
+    stored = {(j.item_id, j.keyphrase): j for j in store.judgments(judge_model, prompt_version)}
+    return [stored[p.key].teacher_label(p.source) for p in unique_pairs(pairs)
+            if p.key in stored]
+
+
+def main(argv: list[str] | None = None) -> None:
+    from components.data import load_items
+    from components.judge.backend import make_backend
+    from components.judge.config import load_config
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--candidates", required=True)
+    parser.add_argument("--store", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--model", default=None, help="judge model name (overrides config)")
+    parser.add_argument("--model-dir", default=None, help="a transformers directory")
+    parser.add_argument("--limit", type=int, default=None)
+    args = parser.parse_args(argv)
+    config = load_config(args.config, model=args.model, model_dir=args.model_dir)
+    pairs = load_candidates(args.candidates)[: args.limit]
+    backend = make_backend(config)
+    with JudgmentStore(args.store) as store:
+        stats = judge_candidates(pairs, load_items(), backend, store, config.chunk_size)
+        labels = teacher_labels(pairs, store, backend.model_name)
+    save_teacher_labels(args.out, labels)
+    print(f"judged {stats.judged} (skipped {stats.skipped} already stored, "
+          f"{stats.unreadable} unreadable) in {stats.seconds:.1f}s; "
+          f"{len(labels)} labels -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+import math
+
+import numpy as np
+import pytest
+
+from components.judge.reading import (
+    grade_of_text,
+    grade_token_ids,
+    p_relevant,
+    soft_label_from_logits,
+    soft_label_from_top_logprobs,
+)
+
+IDS = {"E": [1, 2], "S": [3], "C": [4], "I": [5]}
+
+
+def test_soft_label_is_softmax_over_pooled_grade_tokens():
+    logits = np.full(10, -50.0)
+    logits[[1, 2, 3, 4, 5]] = [1.0, 1.0, math.log(2.0), 0.0, 0.0]  # E pooled: 2e; S 2; C 1; I 1
+    label = soft_label_from_logits(logits, IDS)
+    assert label.status == "ok"
+    z = 2 * math.e + 2 + 1 + 1
+    assert label.probs["E"] == pytest.approx(2 * math.e / z)
+    assert label.probs["S"] == pytest.approx(2 / z)
+    assert sum(label.probs.values()) == pytest.approx(1.0)
+    assert label.grade == "E"
+    assert label.p_relevant == pytest.approx((2 * math.e + 2) / z)
+    assert label.grade_mass == pytest.approx(1.0, abs=1e-9)
+
+
+def test_low_grade_mass_is_unreadable():
+    logits = np.zeros(1000)
+    logits[7] = 20.0  # the model wants to say something else
+    label = soft_label_from_logits(logits, IDS, min_grade_mass=0.05, raw="Sure")
+    assert label.status == "unreadable" and label.probs is None and label.raw == "Sure"
+    assert label.grade is None and label.p_relevant is None
+
+
+def test_non_finite_logits_are_unreadable():
+    logits = np.zeros(10)
+    logits[3] = np.nan
+    assert soft_label_from_logits(logits, IDS).status == "unreadable"
+
+
+def test_wrong_logit_shape_raises():
+    with pytest.raises(ValueError, match="shape"):
+        soft_label_from_logits(np.zeros((2, 10)), IDS)
+
+
+def test_p_relevant_is_exact_plus_substitute():
+    assert p_relevant({"E": 0.5, "S": 0.2, "C": 0.2, "I": 0.1}) == pytest.approx(0.7)
+
+
+def test_grade_token_ids_uses_first_tokens_and_rejects_collisions():
+    vocab = {"Exact": [10, 11], " Exact": [12], "exact": [10], " exact": [13], "EXACT": [14],
+             "Substitute": [20], " Substitute": [21], "substitute": [20], " substitute": [22],
+             "SUBSTITUTE": [23], "Complement": [30], " Complement": [31], "complement": [30],
+             " complement": [32], "COMPLEMENT": [33], "Irrelevant": [40], " Irrelevant": [41],
+             "irrelevant": [40], " irrelevant": [42], "IRRELEVANT": [43]}
+    ids = grade_token_ids(lambda t: vocab[t])
+    assert sorted(ids["E"]) == [10, 12, 13, 14]
+    assert set(ids["I"]) == {40, 41, 42, 43}
+    clash = dict(vocab, **{w: [99] for w in vocab if w.lower().strip() in ("exact", "substitute")})
+    with pytest.raises(ValueError, match="no distinct first token"):
+        grade_token_ids(lambda t: clash[t])
+
+
+@pytest.mark.parametrize("text,grade", [("Exact", "E"), (" substitute.", "S"), ("Comp", "C"),
+                                        ("IRRELEVANT", "I"), ("Sure, here", None), ("", None),
+                                        ("**Exact**", "E")])
+def test_grade_of_text(text, grade):
+    assert grade_of_text(text) == grade
+
+
+def test_top_logprobs_pool_spellings_and_renormalise():
+    top = [("Ex", math.log(0.5)), (" Exact", math.log(0.1)), ("Sub", math.log(0.2)),
+           ("The", math.log(0.15))]
+    label = soft_label_from_top_logprobs(top, "Exact")
+    assert label.status == "ok"
+    assert label.probs["E"] == pytest.approx(0.6 / 0.8)
+    assert label.probs["S"] == pytest.approx(0.2 / 0.8)
+    assert label.probs["C"] == 0.0
+
+
+def test_text_without_logprobs_gives_one_hot_and_garbage_is_unreadable():
+    assert soft_label_from_top_logprobs([], "Complement").probs == {
+        "E": 0.0, "S": 0.0, "C": 1.0, "I": 0.0}
+    bad = soft_label_from_top_logprobs([("I'm", -0.1)], "I'm sorry, I cannot")
+    assert bad.status == "unreadable" and bad.raw == "I'm sorry, I cannot"
