@@ -15,6 +15,7 @@ import numpy as np
 from components.indexing.categories import top_level_category
 from serving.gateway.dedupe import drop_near_duplicates
 from serving.gateway.domain import (
+    BackendUnavailable,
     Candidate,
     DeadlineExceeded,
     InvalidRequest,
@@ -42,6 +43,7 @@ class Searcher(Protocol):
                      timeout_s: float) -> list[list[Candidate]]: ...
 
 
+DEADLINE_SLACK_S = 0.02
 StageObserver = Callable[[str, float], None]
 
 
@@ -118,14 +120,14 @@ class RecommendationService:
         texts = [item_text(r.item, self.settings.item_fields) for r in requests]
 
         t0 = time.perf_counter()
-        vectors = await self.models.embed_texts(texts, self._budget(deadline))
+        vectors = await self._within(deadline, self.models.embed_texts, texts)
         embed_s = self._stage("embed", t0)
 
         t0 = time.perf_counter()
         limit = max(self._fetch_count(r) for r in requests)
         version = self.searcher.version
-        candidates = await self.searcher.search(
-            vectors, limit, [self._category_filter(r) for r in requests], self._budget(deadline))
+        candidates = await self._within(deadline, self.searcher.search, vectors, limit,
+                                        [self._category_filter(r) for r in requests])
         search_s = self._stage("search", t0)
 
         t0 = time.perf_counter()
@@ -153,9 +155,9 @@ class RecommendationService:
                  for j in range(min(len(candidates[i]), self._fetch_count(r)))]
         if not pairs:
             return candidates
-        scores = await self.models.score_pairs(
-            [texts[i] for i, _ in pairs], [candidates[i][j].text for i, j in pairs],
-            self._budget(deadline))
+        scores = await self._within(deadline, self.models.score_pairs,
+                                    [texts[i] for i, _ in pairs],
+                                    [candidates[i][j].text for i, j in pairs])
         out = [list(c) for c in candidates]
         for (i, j), score in zip(pairs, scores, strict=True):
             c = candidates[i][j]
@@ -178,6 +180,18 @@ class RecommendationService:
         if left <= 0:
             raise DeadlineExceeded("the deadline passed before the answer was ready")
         return min(self.settings.backend_timeout_s, left)
+
+    async def _within(self, deadline: float, call, *args):
+        """Call a backend with the time left; a timeout caused by the caller's deadline is
+        DeadlineExceeded, not the backend's fault."""
+        budget = self._budget(deadline)
+        try:
+            return await call(*args, budget)
+        except BackendUnavailable as err:
+            if budget < self.settings.backend_timeout_s and \
+                    time.monotonic() >= deadline - DEADLINE_SLACK_S:
+                raise DeadlineExceeded(f"the deadline passed while waiting: {err}") from err
+            raise
 
     def _stage(self, stage: str, t0: float) -> float:
         seconds = time.perf_counter() - t0
