@@ -1,0 +1,113 @@
+"""The exported computations: encoder + pooling + L2 norm (student), encoder + sigmoid head
+(cross-encoder). Plain torch modules over a Hugging Face backbone, shared by the ONNX export,
+the parity check and the GPU Python-backend model (this file is copied next to its model.py,
+so it imports nothing from the project).
+
+Inputs are the tokenizer's named tensors: ``input_ids`` and ``attention_mask`` (int64,
+``[batch, sequence]``), plus ``token_type_ids`` for the cross-encoder's (item, keyphrase) pairs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+POOLING_MODES = ("mean", "cls", "max")
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """Pool token states ``[B, T, H]`` into ``[B, H]`` over the non-padding tokens."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    if mode == "mean":
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+    if mode == "cls":
+        return hidden[:, 0]
+    if mode == "max":
+        return hidden.masked_fill(mask == 0, torch.finfo(hidden.dtype).min).amax(dim=1)
+    raise ValueError(f"unknown pooling mode {mode!r}; known: {POOLING_MODES}")
+
+
+def normalized_embedding(pooled: torch.Tensor, dim: int | None) -> torch.Tensor:
+    """L2-normalised embedding, truncated first to a Matryoshka ``dim`` when one is given."""
+    if dim is not None:
+        pooled = pooled[:, :dim]
+    return F.normalize(pooled.float(), p=2.0, dim=1)
+
+
+class EmbeddingGraph(nn.Module):
+    """``(input_ids, attention_mask) -> embedding [B, D]``, unit length."""
+
+    def __init__(self, backbone: nn.Module, pooling: str = "mean", dim: int | None = None):
+        super().__init__()
+        if pooling not in POOLING_MODES:
+            raise ValueError(f"unknown pooling mode {pooling!r}; known: {POOLING_MODES}")
+        self.backbone, self.pooling, self.dim = backbone, pooling, dim
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return normalized_embedding(pool(hidden, attention_mask, self.pooling), self.dim)
+
+
+class ScoreGraph(nn.Module):
+    """``(input_ids, attention_mask, token_type_ids) -> score [B, 1]``, the sigmoid P(relevant)."""
+
+    def __init__(self, classifier: nn.Module):
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor) -> torch.Tensor:
+        logits = self.classifier(input_ids=input_ids, attention_mask=attention_mask,
+                                 token_type_ids=token_type_ids).logits
+        if logits.shape[-1] != 1:
+            raise ValueError(f"cross-encoder must have one logit, got {logits.shape[-1]}")
+        return torch.sigmoid(logits.float())
+
+
+def student_pooling(student_dir: Path) -> str:
+    """The pooling mode of a sentence-transformers directory (``1_Pooling/config.json``)."""
+    modules = json.loads((Path(student_dir) / "modules.json").read_text())
+    for module in modules:
+        if module["type"].endswith("Pooling"):
+            cfg = json.loads((Path(student_dir) / module["path"] / "config.json").read_text())
+            if cfg.get("pooling_mode_mean_tokens"):
+                return "mean"
+            if cfg.get("pooling_mode_cls_token"):
+                return "cls"
+            if cfg.get("pooling_mode_max_tokens"):
+                return "max"
+            raise ValueError(f"{student_dir}: unsupported pooling config {cfg}")
+    raise ValueError(f"{student_dir}: no Pooling module in modules.json")
+
+
+def backbone_dir(model_dir: Path) -> Path:
+    """Folder of the Transformer module of a sentence-transformers directory."""
+    modules_file = Path(model_dir) / "modules.json"
+    if not modules_file.is_file():
+        return Path(model_dir)
+    for module in json.loads(modules_file.read_text()):
+        if module["type"].endswith("Transformer"):
+            return Path(model_dir) / module["path"]
+    raise ValueError(f"{model_dir}: no Transformer module in modules.json")
+
+
+def load_embedding_graph(student_dir: Path, dim: int | None = None,
+                         attn_implementation: str = "eager") -> EmbeddingGraph:
+    from transformers import AutoModel
+    backbone = AutoModel.from_pretrained(backbone_dir(student_dir),
+                                         attn_implementation=attn_implementation)
+    return EmbeddingGraph(backbone, student_pooling(student_dir), dim).eval()
+
+
+def load_score_graph(cross_encoder_dir: Path, attn_implementation: str = "eager") -> ScoreGraph:
+    from transformers import AutoModelForSequenceClassification
+    classifier = AutoModelForSequenceClassification.from_pretrained(
+        backbone_dir(cross_encoder_dir), attn_implementation=attn_implementation)
+    if classifier.config.num_labels != 1:
+        raise ValueError(f"{cross_encoder_dir}: cross-encoder must have num_labels=1, "
+                         f"got {classifier.config.num_labels}")
+    return ScoreGraph(classifier).eval()

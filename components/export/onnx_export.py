@@ -1,0 +1,77 @@
+"""Export the student and the cross-encoder to ONNX with named tensors and dynamic axes.
+
+Student: ``input_ids, attention_mask -> embedding [batch, dim]`` (pooling, optional Matryoshka
+truncation and L2 normalisation inside the graph). Cross-encoder: ``input_ids, attention_mask,
+token_type_ids -> score [batch, 1]`` (sigmoid P(relevant) inside the graph). Batch and sequence
+axes are dynamic. Each file is written aside and renamed into place, so a reader never sees a
+half-written model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import onnx
+import torch
+
+from components.export.config import ExportConfig
+from components.export.graphs import load_embedding_graph, load_score_graph
+
+log = logging.getLogger(__name__)
+
+STUDENT_INPUTS = ("input_ids", "attention_mask")
+CROSS_ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _dummy(names: tuple[str, ...], batch: int = 2, seq: int = 8) -> tuple[torch.Tensor, ...]:
+    ids = torch.randint(1000, 2000, (batch, seq), dtype=torch.long)
+    mask = torch.ones(batch, seq, dtype=torch.long)
+    mask[1, seq // 2:] = 0
+    tensors = {"input_ids": ids, "attention_mask": mask,
+               "token_type_ids": torch.zeros(batch, seq, dtype=torch.long)}
+    return tuple(tensors[n] for n in names)
+
+
+def _export(module: torch.nn.Module, inputs: tuple[str, ...], output: str, out_path: Path,
+            opset: int) -> Path:
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.tmp{os.getpid()}")
+    axes = {name: {0: "batch", 1: "sequence"} for name in inputs}
+    axes[output] = {0: "batch"}
+    with torch.inference_mode():
+        torch.onnx.export(module, _dummy(inputs), str(tmp), input_names=list(inputs),
+                          output_names=[output], dynamic_axes=axes, opset_version=opset,
+                          dynamo=False, do_constant_folding=True)
+    onnx.checker.check_model(str(tmp))
+    tmp.replace(out_path)
+    log.info("exported %s (%.1f MB)", out_path, out_path.stat().st_size / 1e6)
+    return out_path
+
+
+def export_student(student_dir: Path, out_path: Path, config: ExportConfig) -> Path:
+    """The student (a sentence-transformers directory) as ``embedding`` ONNX."""
+    graph = load_embedding_graph(student_dir, dim=config.matryoshka_dim)
+    hidden = graph.backbone.config.hidden_size
+    if config.matryoshka_dim is not None and config.matryoshka_dim > hidden:
+        raise ValueError(f"matryoshka_dim {config.matryoshka_dim} exceeds the model's {hidden}")
+    return _export(graph, STUDENT_INPUTS, "embedding", out_path, config.opset)
+
+
+def export_cross_encoder(cross_encoder_dir: Path, out_path: Path, config: ExportConfig) -> Path:
+    """The cross-encoder (a sentence-transformers CrossEncoder directory) as ``score`` ONNX."""
+    graph = load_score_graph(cross_encoder_dir)
+    return _export(graph, CROSS_ENCODER_INPUTS, "score", out_path, config.opset)
+
+
+def embedding_dim(onnx_path: Path) -> int:
+    """Static width of the ``embedding`` output of an exported student."""
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    for output in model.graph.output:
+        if output.name == "embedding":
+            dim = output.type.tensor_type.shape.dim[1]
+            if dim.dim_value:
+                return int(dim.dim_value)
+    raise ValueError(f"{onnx_path}: no static embedding width")

@@ -1,0 +1,245 @@
+"""Build a Triton model repository from the student and the cross-encoder.
+
+Layout (templates in ``model_repository/``; every version folder is published atomically):
+
+    tokenizer/       python: TEXT -> input_ids, attention_mask
+    encoder/         the student: input_ids, attention_mask -> embedding
+    embed_text/      ensemble tokenizer -> encoder          (TEXT -> embedding)
+    pair_tokenizer/  python: ITEM_TEXT, KEYPHRASE -> input_ids, attention_mask, token_type_ids
+    cross_encoder/   the cross-encoder -> score
+    score_pairs/     ensemble pair_tokenizer -> cross_encoder (ITEM_TEXT, KEYPHRASE -> score)
+
+Targets for the two encoders: ``python-onnx`` (Python backend + ONNX Runtime, CPU; the one the
+PyPI Triton server can serve), ``python-torch`` (Python backend + torch fp16 on CUDA),
+``onnxruntime`` (Triton's ONNX Runtime backend) and ``tensorrt`` (FP16 plan, NVIDIA containers).
+Nothing is published unless both ONNX exports pass their parity check against torch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from string import Template
+
+from components.export import onnx_export, parity
+from components.export.config import ExportConfig
+from components.export.graphs import backbone_dir, student_pooling
+from components.export.templates import TEMPLATE_DIR
+
+log = logging.getLogger(__name__)
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                   "vocab.txt")
+HF_FILES = ("config.json", "model.safetensors")
+GRAPHS_MODULE = Path(__file__).with_name("graphs.py")
+MODELS = ("tokenizer", "encoder", "embed_text", "pair_tokenizer", "cross_encoder", "score_pairs")
+
+
+def resolve_target(target: str) -> str:
+    """``auto`` -> ``tensorrt`` where TensorRT can build here, else ``python-onnx``."""
+    if target != "auto":
+        return target
+    from components.export.tensorrt_build import tensorrt_status
+    ok, why = tensorrt_status()
+    if ok:
+        return "tensorrt"
+    log.warning("TensorRT target skipped: %s; falling back to python-onnx "
+                "(Python backend + ONNX Runtime)", why)
+    return "python-onnx"
+
+
+def publish_version(model_dir: Path, version: int, populate: Callable[[Path], None]) -> Path:
+    """Write a version folder aside (a non-numeric name Triton ignores), then rename it in.
+
+    A server polling the repository sees either no folder ``<version>`` or a complete one.
+    """
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    final = model_dir / str(version)
+    if final.exists():
+        raise FileExistsError(f"{final} is already published; publish a new version instead")
+    staging = model_dir / f".staging-{version}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        populate(staging)
+        os.rename(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def render_config(template: str, **values) -> str:
+    """Fill a ``config.pbtxt.tmpl`` of ``model_repository/`` (``template`` = model folder)."""
+    text = (TEMPLATE_DIR / template / "config.pbtxt.tmpl").read_text()
+    return Template(text).substitute({k: str(v) for k, v in values.items()})
+
+
+def _copy(files: tuple[str, ...], src: Path, dst: Path, required: tuple[str, ...] = ()) -> None:
+    for name in files:
+        if (src / name).is_file():
+            shutil.copy2(src / name, dst / name)
+        elif name in required:
+            raise FileNotFoundError(f"{src / name} is missing")
+
+
+def _runtime_block(target: str, head: str, pooling: str, dim: int | None,
+                   threads: int) -> tuple[str, str]:
+    def params(**kv) -> str:
+        return "\n".join(f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}'
+                         for k, v in kv.items())
+    if target == "python-onnx":
+        return ('backend: "python"\n' + params(runtime="onnx", intra_op_threads=threads),
+                "Python backend running ONNX Runtime (CPU) on model.onnx")
+    if target == "python-torch":
+        return ('backend: "python"\n' + params(runtime="torch", device="cuda", head=head,
+                                               pooling=pooling, dim=dim or ""),
+                "Python backend running torch fp16 on CUDA (hf/ weights, graphs.py)")
+    if target == "onnxruntime":
+        return 'platform: "onnxruntime_onnx"', "Triton ONNX Runtime backend on model.onnx"
+    if target == "tensorrt":
+        return 'platform: "tensorrt_plan"', "TensorRT FP16 engine model.plan (int32 token ids)"
+    raise ValueError(f"unknown target {target!r}")
+
+
+def _warmup_block(config: ExportConfig, inputs: tuple[str, ...], id_type: str) -> str:
+    if not config.warmup:
+        return ""
+    tensors = " ".join(f'inputs {{ key: "{n}" value: {{ data_type: {id_type} dims: [ 16 ] '
+                       f'zero_data: true }} }}' for n in inputs)
+    batch = min(8, config.max_batch_size)
+    return f'model_warmup [ {{ name: "zeros_b{batch}_s16" batch_size: {batch} {tensors} }} ]'
+
+
+def _encoder_model(out: Path, name: str, target: str, model_dir: Path, onnx_path: Path,
+                   config: ExportConfig, head: str, report: dict, dim: int | None) -> None:
+    """Write ``out/<name>``: config.pbtxt and its first version."""
+    inputs = onnx_export.STUDENT_INPUTS if head == "embedding" else \
+        onnx_export.CROSS_ENCODER_INPUTS
+    pooling = student_pooling(model_dir) if head == "embedding" else "cls"
+    id_type = "TYPE_INT32" if target == "tensorrt" else "TYPE_INT64"
+    runtime, comment = _runtime_block(target, head, pooling,
+                                      config.matryoshka_dim, config.ort_threads)
+    kind = "KIND_GPU" if target == "tensorrt" else config.encoder_kind
+    text = render_config(
+        name, name=name, runtime=runtime, runtime_comment=comment, id_type=id_type,
+        max_batch_size=config.max_batch_size, dim=dim or 1,
+        preferred=", ".join(map(str, config.preferred_batch_sizes)),
+        queue_delay_us=config.max_queue_delay_us, instances=config.encoder_instances, kind=kind,
+        warmup=_warmup_block(config, inputs, id_type))
+    model_dir_out = out / name
+    model_dir_out.mkdir(parents=True, exist_ok=True)
+    (model_dir_out / "config.pbtxt").write_text(text)
+
+    def populate(version_dir: Path) -> None:
+        if target.startswith("python-"):
+            for module in ("model.py", "encoding.py"):
+                shutil.copy2(TEMPLATE_DIR / "encoder" / "1" / module, version_dir / module)
+        if target == "python-torch":
+            shutil.copy2(GRAPHS_MODULE, version_dir / "graphs.py")
+            (version_dir / "hf").mkdir()
+            _copy(HF_FILES, backbone_dir(model_dir), version_dir / "hf", required=HF_FILES)
+        elif target == "tensorrt":
+            _build_plan(model_dir, head, inputs, config, version_dir / "model.plan")
+        else:
+            shutil.copy2(onnx_path, version_dir / "model.onnx")
+        (version_dir / "parity.json").write_text(json.dumps(report, indent=2))
+
+    publish_version(model_dir_out, config.version, populate)
+
+
+def _build_plan(model_dir: Path, head: str, inputs: tuple[str, ...], config: ExportConfig,
+                plan_path: Path) -> None:
+    from components.export.graphs import load_embedding_graph, load_score_graph
+    from components.export.tensorrt_build import ShapeProfile, build_engine, export_int32_onnx
+    graph = (load_embedding_graph(model_dir, config.matryoshka_dim) if head == "embedding"
+             else load_score_graph(model_dir))
+    output = "embedding" if head == "embedding" else "score"
+    onnx32 = export_int32_onnx(graph, list(inputs), output,
+                               plan_path.with_name("int32.onnx"), config.opset)
+    build_engine(onnx32, plan_path, list(inputs), ShapeProfile.from_config(config),
+                 config.trt_workspace_gb)
+    onnx32.unlink()
+
+
+def _tokenizer_model(out: Path, name: str, model_dir: Path, config: ExportConfig,
+                     id_type: str) -> None:
+    model_out = out / name
+    model_out.mkdir(parents=True, exist_ok=True)
+    (model_out / "config.pbtxt").write_text(render_config(
+        name, name=name, max_batch_size=config.max_batch_size, id_type=id_type,
+        max_length=config.max_seq_length, pair_order=config.pair_order,
+        queue_delay_us=config.max_queue_delay_us, instances=config.tokenizer_instances))
+
+    def populate(version_dir: Path) -> None:
+        for module in ("model.py", "tokenization.py"):
+            shutil.copy2(TEMPLATE_DIR / "tokenizer" / "1" / module, version_dir / module)
+        (version_dir / "tokenizer").mkdir()
+        _copy(TOKENIZER_FILES, backbone_dir(model_dir), version_dir / "tokenizer",
+              required=("tokenizer.json",))
+
+    publish_version(model_out, config.version, populate)
+
+
+def _ensemble(out: Path, name: str, config: ExportConfig) -> None:
+    (out / name / "1").mkdir(parents=True, exist_ok=True)
+    (out / name / "config.pbtxt").write_text(render_config(
+        name, max_batch_size=config.max_batch_size))
+
+
+def build_model_repository(student_dir: Path, cross_encoder_dir: Path, out_dir: Path,
+                           target: str = "auto", config: ExportConfig | None = None,
+                           overwrite: bool = False) -> Path:
+    """Export, check parity, and write the whole repository aside, then rename it to ``out_dir``.
+
+    Raises ``ParityError`` (nothing written) when an export does not reproduce torch.
+    """
+    config = config or ExportConfig.from_yaml()
+    target = resolve_target(target if target != "auto" else config.target)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out_dir} exists and is not empty (overwrite=True replaces it)")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.parent / f".{out_dir.name}.staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    work = staging / ".onnx"
+    try:
+        student_onnx = onnx_export.export_student(student_dir, work / "student.onnx", config)
+        ce_onnx = onnx_export.export_cross_encoder(cross_encoder_dir, work / "ce.onnx", config)
+        items, keyphrases = parity.parity_texts(config.parity_samples)
+        student_report = parity.check_student(student_onnx, student_dir, config,
+                                              items + keyphrases)
+        ce_report = parity.check_cross_encoder(ce_onnx, cross_encoder_dir, config,
+                                               items, keyphrases)
+        id_type = "TYPE_INT32" if target == "tensorrt" else "TYPE_INT64"
+        _tokenizer_model(staging, "tokenizer", student_dir, config, id_type)
+        _tokenizer_model(staging, "pair_tokenizer", cross_encoder_dir, config, id_type)
+        _encoder_model(staging, "encoder", target, student_dir, student_onnx, config,
+                       "embedding", {"target": target, **student_report.to_dict()},
+                       student_report.embedding_dim)
+        _encoder_model(staging, "cross_encoder", target, cross_encoder_dir, ce_onnx, config,
+                       "score", {"target": target, **ce_report.to_dict()}, 1)
+        _ensemble(staging, "embed_text", config)
+        _ensemble(staging, "score_pairs", config)
+        shutil.rmtree(work)
+        _swap_in(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    log.info("model repository (%s) published at %s", target, out_dir)
+    return out_dir
+
+
+def _swap_in(staging: Path, out_dir: Path) -> None:
+    if out_dir.exists():
+        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+        os.rename(out_dir, old)
+        os.rename(staging, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(staging, out_dir)

@@ -1,0 +1,55 @@
+"""Triton Python-backend encoder: token id tensors -> ``embedding`` (student) or ``score``
+(cross-encoder).
+
+Config parameters: ``runtime`` (``onnx``: ONNX Runtime on ``model.onnx``; ``torch``: the weights
+in ``hf/`` through ``graphs.py``), ``device`` (``cpu`` | ``cuda``), ``head`` (``embedding`` |
+``score``), ``pooling``, ``dim`` (Matryoshka width, empty for all), ``intra_op_threads``.
+All requests of a batch run in one forward pass (``encoding.py``, tested without Triton).
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# The backend's embedded interpreter ignores PYTHONPATH: add the serving environment's
+# site-packages (the launcher puts them there) and this folder by hand.
+for _path in [str(HERE), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]:
+    if _path and _path not in sys.path:
+        sys.path.append(_path)
+
+import triton_python_backend_utils as pb_utils  # noqa: E402
+from encoding import OnnxRunner, TorchRunner, merge_requests, split_output  # noqa: E402
+
+
+def _param(config: dict, key: str, default: str) -> str:
+    return config.get("parameters", {}).get(key, {}).get("string_value", default)
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        config = json.loads(args["model_config"])
+        self.inputs = [i["name"] for i in config["input"]]
+        self.output = config["output"][0]["name"]
+        runtime = _param(config, "runtime", "onnx")
+        if runtime == "onnx":
+            self.runner = OnnxRunner(HERE / "model.onnx",
+                                     int(_param(config, "intra_op_threads", "0")))
+        elif runtime == "torch":
+            dim = _param(config, "dim", "")
+            device = _param(config, "device", "cuda")
+            if device == "cuda" and args.get("model_instance_kind") == "GPU":
+                device = f"cuda:{args['model_instance_device_id']}"
+            self.runner = TorchRunner(HERE / "hf", _param(config, "head", "embedding"), device,
+                                      int(dim) if dim else None, _param(config, "pooling", "mean"))
+        else:
+            raise pb_utils.TritonModelException(f"unknown runtime {runtime!r}")
+
+    def execute(self, requests):
+        batches = [{name: pb_utils.get_input_tensor_by_name(r, name).as_numpy()
+                    for name in self.inputs} for r in requests]
+        merged, sizes = merge_requests(batches)
+        outputs = split_output(self.runner(merged), sizes)
+        return [pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(self.output, out)])
+                for out in outputs]

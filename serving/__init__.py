@@ -1,0 +1,1 @@
+"""The online path: Triton serving and the recommendation gateway."""

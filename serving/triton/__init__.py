@@ -1,0 +1,1 @@
+"""Launching NVIDIA Triton Inference Server on the project's model repository."""
