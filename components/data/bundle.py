@@ -1,0 +1,98 @@
+"""The prepared data set that flows between pipeline steps as one Dataset directory.
+
+Layout: ``items.jsonl.gz``, ``judgments.csv``, ``split.json``, ``keyphrases.jsonl`` and
+``manifest.json`` (counts and the split report). ``DataBundle.load`` re-validates everything
+through the same parsers as the raw files.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.data.errors import DataError
+from components.data.esci import (
+    JUDGMENT_COLUMNS,
+    Item,
+    Judgment,
+    check_coverage,
+    load_items,
+    load_judgments,
+)
+from components.data.keyphrases import Keyphrase, build_keyphrase_universe
+from components.data.splits import QuerySplit, SplitConfig, overlap_report, split_queries
+from components.data.wands import load_wands_queries
+
+
+@dataclass
+class DataBundle:
+    items: dict[str, Item]
+    judgments: list[Judgment]
+    split: QuerySplit
+    keyphrases: list[Keyphrase]
+
+    @classmethod
+    def from_raw(cls, root: Path | None = None, split_config: SplitConfig | None = None,
+                 items_used: str = "judged") -> DataBundle:
+        """Read the raw ESCI/WANDS files; keep judged items only unless ``items_used='all'``."""
+        judgments = load_judgments(root)
+        items = load_items(root)
+        check_coverage(judgments, items)
+        if items_used == "judged":
+            judged = {j.item_id for j in judgments}
+            items = {i: it for i, it in items.items() if i in judged}
+        split = split_queries((j.query_id for j in judgments), split_config)
+        keyphrases = build_keyphrase_universe(judgments, load_wands_queries(root))
+        return cls(items, judgments, split, keyphrases)
+
+    def judgments_in(self, split: str) -> list[Judgment]:
+        keep = set(self.split.queries(split))
+        return [j for j in self.judgments if j.query_id in keep]
+
+    def manifest(self) -> dict:
+        return {"items": len(self.items), "judgments": len(self.judgments),
+                "keyphrases": len(self.keyphrases),
+                "keyphrases_by_source": {s: sum(k.source == s for k in self.keyphrases)
+                                         for s in ("esci", "wands")},
+                "split": overlap_report(self.split, self.judgments)}
+
+    def save(self, directory: Path | str) -> dict:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        with gzip.open(d / "items.jsonl.gz", "wt", encoding="utf-8") as fh:
+            for it in self.items.values():
+                record = it.to_dict()
+                record["product_id"] = record.pop("item_id")
+                fh.write(json.dumps(record) + "\n")
+        with open(d / "judgments.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(JUDGMENT_COLUMNS)
+            for j in self.judgments:
+                w.writerow([j.query_id, j.query, j.item_id, j.grade])
+        (d / "split.json").write_text(json.dumps(self.split.to_dict(), indent=1))
+        with open(d / "keyphrases.jsonl", "w", encoding="utf-8") as fh:
+            for k in self.keyphrases:
+                fh.write(json.dumps(k.to_dict()) + "\n")
+        manifest = self.manifest()
+        (d / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        return manifest
+
+    @classmethod
+    def load(cls, directory: Path | str) -> DataBundle:
+        d = Path(directory)
+        if not (d / "manifest.json").is_file():
+            raise DataError(d / "manifest.json", "not a prepared data set (no manifest)")
+        items = load_items(path=d / "items.jsonl.gz")
+        judgments = load_judgments(path=d / "judgments.csv")
+        split = QuerySplit.from_dict(json.loads((d / "split.json").read_text()))
+        keyphrases = []
+        with open(d / "keyphrases.jsonl", encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                try:
+                    keyphrases.append(Keyphrase(**json.loads(line)))
+                except (json.JSONDecodeError, TypeError) as exc:
+                    raise DataError(d / "keyphrases.jsonl", str(exc), line=lineno) from None
+        return cls(items, judgments, split, keyphrases)
