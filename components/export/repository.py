@@ -116,22 +116,31 @@ def _warmup_block(config: ExportConfig, inputs: tuple[str, ...], id_type: str) -
     return f'model_warmup [ {{ name: "zeros_b{batch}_s16" batch_size: {batch} {tensors} }} ]'
 
 
-def _encoder_model(out: Path, name: str, target: str, model_dir: Path, onnx_path: Path,
-                   config: ExportConfig, head: str, report: dict, dim: int | None) -> None:
-    """Write ``out/<name>``: config.pbtxt and its first version."""
-    inputs = onnx_export.STUDENT_INPUTS if head == "embedding" else \
-        onnx_export.CROSS_ENCODER_INPUTS
-    pooling = student_pooling(model_dir) if head == "embedding" else "cls"
+def _inputs(head: str) -> tuple[str, ...]:
+    return onnx_export.STUDENT_INPUTS if head == "embedding" else onnx_export.CROSS_ENCODER_INPUTS
+
+
+def encoder_config(name: str, target: str, config: ExportConfig, head: str,
+                   pooling: str = "mean", dim: int | None = None) -> str:
+    """``config.pbtxt`` text of ``encoder`` (head ``embedding``) or ``cross_encoder`` (``score``)."""
     id_type = "TYPE_INT32" if target == "tensorrt" else "TYPE_INT64"
     runtime, comment = _runtime_block(target, head, pooling,
                                       config.matryoshka_dim, config.ort_threads)
     kind = "KIND_GPU" if target == "tensorrt" else config.encoder_kind
-    text = render_config(
+    return render_config(
         name, name=name, runtime=runtime, runtime_comment=comment, id_type=id_type,
         max_batch_size=config.max_batch_size, dim=dim or 1,
         preferred=", ".join(map(str, config.preferred_batch_sizes)),
         queue_delay_us=config.max_queue_delay_us, instances=config.encoder_instances, kind=kind,
-        warmup=_warmup_block(config, inputs, id_type))
+        warmup=_warmup_block(config, _inputs(head), id_type))
+
+
+def _encoder_model(out: Path, name: str, target: str, model_dir: Path, onnx_path: Path,
+                   config: ExportConfig, head: str, report: dict, dim: int | None) -> None:
+    """Write ``out/<name>``: config.pbtxt and its first version."""
+    inputs = _inputs(head)
+    pooling = student_pooling(model_dir) if head == "embedding" else "cls"
+    text = encoder_config(name, target, config, head, pooling, dim)
     model_dir_out = out / name
     model_dir_out.mkdir(parents=True, exist_ok=True)
     (model_dir_out / "config.pbtxt").write_text(text)
@@ -167,14 +176,19 @@ def _build_plan(model_dir: Path, head: str, inputs: tuple[str, ...], config: Exp
     onnx32.unlink()
 
 
+def tokenizer_config(name: str, config: ExportConfig, id_type: str = "TYPE_INT64") -> str:
+    """``config.pbtxt`` text of ``tokenizer`` or ``pair_tokenizer``."""
+    return render_config(
+        name, name=name, max_batch_size=config.max_batch_size, id_type=id_type,
+        max_length=config.max_seq_length, pair_order=config.pair_order,
+        queue_delay_us=config.max_queue_delay_us, instances=config.tokenizer_instances)
+
+
 def _tokenizer_model(out: Path, name: str, model_dir: Path, config: ExportConfig,
                      id_type: str) -> None:
     model_out = out / name
     model_out.mkdir(parents=True, exist_ok=True)
-    (model_out / "config.pbtxt").write_text(render_config(
-        name, name=name, max_batch_size=config.max_batch_size, id_type=id_type,
-        max_length=config.max_seq_length, pair_order=config.pair_order,
-        queue_delay_us=config.max_queue_delay_us, instances=config.tokenizer_instances))
+    (model_out / "config.pbtxt").write_text(tokenizer_config(name, config, id_type))
 
     def populate(version_dir: Path) -> None:
         for module in ("model.py", "tokenization.py"):

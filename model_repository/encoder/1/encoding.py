@@ -22,14 +22,16 @@ def merge_requests(batches: Sequence[dict[str, np.ndarray]]) -> tuple[dict[str, 
     if not batches:
         raise ValueError("no requests to merge")
     names = list(batches[0])
+    for b in batches:
+        for name in names:
+            if b[name].ndim != 2:
+                raise ValueError(f"{name} must be [batch, sequence], got shape {b[name].shape}")
     longest = max(b[names[0]].shape[1] for b in batches)
     merged = {}
     for name in names:
         parts = []
         for b in batches:
             t = b[name]
-            if t.ndim != 2:
-                raise ValueError(f"{name} must be [batch, sequence], got shape {t.shape}")
             parts.append(np.pad(t, ((0, 0), (0, longest - t.shape[1]))))
         merged[name] = np.concatenate(parts, axis=0)
     return merged, [b[names[0]].shape[0] for b in batches]

@@ -1,0 +1,55 @@
+"""The served encoder's batching logic and its two runners (ONNX Runtime, torch CPU path)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from components.export import graphs
+from components.export.graphs import backbone_dir
+from components.export.parity import parity_texts
+from components.export.standin import standin_student
+from components.export.templates import encoding_module, tokenization_module
+from components.models.pretrained import minilm_path
+
+enc = encoding_module()
+
+
+def test_merge_requests_pads_to_the_longest_and_keeps_order():
+    a = {"input_ids": np.array([[1, 2, 3]]), "attention_mask": np.array([[1, 1, 1]])}
+    b = {"input_ids": np.array([[4], [5]]), "attention_mask": np.array([[1], [1]])}
+    merged, sizes = enc.merge_requests([a, b])
+    assert sizes == [1, 2]
+    np.testing.assert_array_equal(merged["input_ids"], [[1, 2, 3], [4, 0, 0], [5, 0, 0]])
+    np.testing.assert_array_equal(merged["attention_mask"], [[1, 1, 1], [1, 0, 0], [1, 0, 0]])
+    assert [p.shape[0] for p in enc.split_output(np.zeros((3, 4)), sizes)] == [1, 2]
+    with pytest.raises(ValueError):
+        enc.merge_requests([])
+    with pytest.raises(ValueError, match="batch, sequence"):
+        enc.merge_requests([{"input_ids": np.zeros(3)}])
+
+
+@pytest.mark.slow
+def test_merged_requests_give_the_same_embeddings_as_separate_ones(model_repository):
+    runner = enc.OnnxRunner(model_repository / "encoder" / "1" / "model.onnx")
+    tok = tokenization_module().BatchTokenizer(minilm_path(), max_length=64)
+    items, keyphrases = parity_texts(6)
+    requests = [tok.encode(items[:2]), tok.encode(keyphrases[:3]), tok.encode(items[2:3])]
+    merged, sizes = enc.merge_requests(requests)
+    together = enc.split_output(runner(merged), sizes)
+    for request, out in zip(requests, together, strict=True):
+        np.testing.assert_allclose(out, runner(request), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_torch_runner_cpu_path_matches_onnx(model_repository, monkeypatch):
+    """The GPU model's code path (torch, graphs.py) run on CPU in fp32."""
+    monkeypatch.setitem(sys.modules, "graphs", graphs)
+    torch_runner = enc.TorchRunner(backbone_dir(standin_student()), "embedding", device="cpu")
+    onnx_runner = enc.OnnxRunner(model_repository / "encoder" / "1" / "model.onnx")
+    tokens = tokenization_module().BatchTokenizer(minilm_path(), max_length=64).encode(
+        parity_texts(8)[0])
+    a, b = torch_runner(tokens), onnx_runner(tokens)
+    assert np.min(np.sum(a * b, axis=1)) > 0.9999
