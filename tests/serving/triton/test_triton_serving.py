@@ -1,0 +1,114 @@
+"""embed_text and score_pairs on a real tritonserver, over gRPC and HTTP, against torch."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from sentence_transformers import CrossEncoder, SentenceTransformer
+from tritonclient.utils import InferenceServerException
+
+from components.export.parity import parity_texts
+from components.export.standin import standin_cross_encoder, standin_student
+
+pytestmark = pytest.mark.slow
+CLIENTS = {"grpc": (grpcclient, "grpc_url"), "http": (httpclient, "http_url")}
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return parity_texts(24)
+
+
+@pytest.fixture(scope="module")
+def student():
+    model = SentenceTransformer(str(standin_student()), device="cpu")
+    model.max_seq_length = 64
+    return model
+
+
+def client_for(triton, protocol):
+    module, attr = CLIENTS[protocol]
+    return module, module.InferenceServerClient(getattr(triton, attr))
+
+
+def text_input(module, name, texts):
+    tensor = module.InferInput(name, [len(texts), 1], "BYTES")
+    tensor.set_data_from_numpy(np.array([[t.encode()] for t in texts], dtype=object))
+    return tensor
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_embed_text_matches_torch(triton, protocol, texts, student):
+    module, client = client_for(triton, protocol)
+    items, keyphrases = texts
+    batch = items[:12] + keyphrases[:12]
+    served = client.infer("embed_text", [text_input(module, "TEXT", batch)]).as_numpy("embedding")
+    ref = student.encode(batch, normalize_embeddings=True)
+    assert served.shape == (24, 384) and served.dtype == np.float32
+    assert np.min(np.sum(served * ref, axis=1)) >= 0.9999
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_score_pairs_matches_torch(triton, protocol, texts):
+    module, client = client_for(triton, protocol)
+    items, keyphrases = texts
+    result = client.infer("score_pairs", [text_input(module, "ITEM_TEXT", items),
+                                          text_input(module, "KEYPHRASE", keyphrases)])
+    served = result.as_numpy("score")[:, 0]
+    model = CrossEncoder(str(standin_cross_encoder()), device="cpu", max_length=64)
+    ref = model.predict(list(zip(keyphrases, items, strict=True)))
+    assert served.shape == (len(items),)
+    np.testing.assert_allclose(served, ref, atol=1e-4)
+
+
+def test_concurrent_requests_are_batched_and_answered_row_for_row(triton, texts, student):
+    """Many small requests in flight at once: the dynamic batcher merges them, and each
+    response still carries exactly its own rows."""
+    _, client = client_for(triton, "grpc")
+    items, _ = texts
+    done: dict[int, tuple] = {}
+    for i, text in enumerate(items):
+        client.async_infer("embed_text", [text_input(grpcclient, "TEXT", [text])],
+                           callback=lambda result, error, i=i: done.__setitem__(i, (result, error)))
+    deadline = time.monotonic() + 60
+    while len(done) < len(items) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(done) == len(items)
+    ref = student.encode(items, normalize_embeddings=True)
+    for i in range(len(items)):
+        result, error = done[i]
+        assert error is None, error
+        assert float(result.as_numpy("embedding")[0] @ ref[i]) >= 0.9999
+
+
+def test_encoder_alone_takes_token_ids(triton):
+    _, client = client_for(triton, "grpc")
+    ids = np.array([[101, 2417, 6007, 102, 0], [101, 7513, 102, 0, 0]], dtype=np.int64)
+    inputs = []
+    for name, value in (("input_ids", ids), ("attention_mask", (ids > 0).astype(np.int64))):
+        tensor = grpcclient.InferInput(name, list(value.shape), "INT64")
+        tensor.set_data_from_numpy(value)
+        inputs.append(tensor)
+    out = client.infer("encoder", inputs).as_numpy("embedding")
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+
+
+def test_invalid_utf8_text_is_an_error_for_that_request_only(triton):
+    _, client = client_for(triton, "grpc")
+    bad = grpcclient.InferInput("TEXT", [1, 1], "BYTES")
+    bad.set_data_from_numpy(np.array([[b"\xff\xfe broken"]], dtype=object))
+    with pytest.raises(InferenceServerException, match="UTF-8"):
+        client.infer("embed_text", [bad])
+    ok = client.infer("embed_text", [text_input(grpcclient, "TEXT", ["still serving"])])
+    assert ok.as_numpy("embedding").shape == (1, 384)
+
+
+def test_all_models_ready_and_warm(triton):
+    _, client = client_for(triton, "http")
+    for name in ("tokenizer", "encoder", "embed_text", "pair_tokenizer", "cross_encoder",
+                 "score_pairs"):
+        assert client.is_model_ready(name), name
