@@ -26,6 +26,7 @@ import shutil
 import sys
 import urllib.error
 import urllib.request
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -119,9 +120,16 @@ class SourceJudgment:
     grade: str
 
 
+def _json(text: str, name: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(name, f"invalid JSON ({exc.msg})", line=exc.lineno) from None
+
+
 def parse_judgments_json(text: str) -> list[SourceJudgment]:
     """OpenSearch ``IMPORT_JUDGMENT`` JSON -> judgments in file order (rating 100/10/1/0 -> ESCI)."""
-    doc = json.loads(text)
+    doc = _json(text, SOURCES["judgments"].filename)
     if not isinstance(doc, dict) or not isinstance(doc.get("judgmentRatings"), list):
         raise DataError(SOURCES["judgments"].filename, "expected an object with 'judgmentRatings'")
     out = []
@@ -132,17 +140,17 @@ def parse_judgments_json(text: str) -> list[SourceJudgment]:
         for rating in entry.get("ratings", []):
             try:
                 grade = GRADE_BY_RATING[float(rating["rating"])]
+                product_id = str(rating["docId"]).strip()
             except (KeyError, TypeError, ValueError):
-                raise DataError(SOURCES["judgments"].filename,
-                                f"rating must be one of 100/10/1/0, got {rating!r} for {query!r}"
-                                ) from None
-            out.append(SourceJudgment(query, str(rating["docId"]).strip(), grade))
+                raise DataError(SOURCES["judgments"].filename, "expected {docId, rating} with "
+                                f"rating 100/10/1/0, got {rating!r} for {query!r}") from None
+            out.append(SourceJudgment(query, product_id, grade))
     return out
 
 
 def parse_queryset_json(text: str) -> list[str]:
     """OpenSearch query set JSON -> query texts."""
-    doc = json.loads(text)
+    doc = _json(text, SOURCES["queryset"].filename)
     try:
         return [q["queryText"] for q in doc["querySetQueries"]]
     except (KeyError, TypeError):
@@ -455,7 +463,7 @@ def verify(root: Path) -> list[FileCheck]:
         if pin.content_sha256:
             try:
                 content = sha256_of(path, decompress=True)
-            except (OSError, EOFError) as exc:
+            except (OSError, EOFError, zlib.error) as exc:
                 checks.append(FileCheck(pin.relpath, "differs, NOT usable",
                                         f"not a readable gzip file ({exc})"))
                 continue

@@ -95,6 +95,10 @@ def test_unknown_rating_is_rejected():
         F.parse_judgments_json(json.dumps(doc))
     with pytest.raises(DataError, match="judgmentRatings"):
         F.parse_judgments_json("[]")
+    with pytest.raises(DataError, match="invalid JSON"):
+        F.parse_judgments_json('{"judgmentRatings": [')
+    with pytest.raises(DataError, match="docId"):
+        F.parse_judgments_json('{"judgmentRatings": [{"query": "q", "ratings": [{"rating": 1}]}]}')
 
 
 def test_product_record_in_our_layout():
@@ -255,6 +259,15 @@ def test_renumbered_judgments_differ_but_are_usable(copy_root):
     check = F.verify(copy_root)[0]
     assert check.status == "differs, usable" and not check.ok
     assert "6678 rows" in check.detail and "only query ids" in check.detail
+
+
+def test_corrupt_gzip_stream_is_not_usable(copy_root):
+    path = copy_root / "esci" / "products.jsonl.gz"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
+    path.write_bytes(bytes(data))
+    check = F.verify(copy_root)[1]
+    assert check.status == "differs, NOT usable" and "gzip" in check.detail
 
 
 def test_broken_or_missing_files_are_reported(copy_root, capsys):
