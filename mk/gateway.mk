@@ -14,11 +14,11 @@ index: venv ## Embed the keyphrase universe with STUDENT (default zero-shot Mini
 	$(PY) -m components.indexing.builder --uri $(INDEX_URI) $(if $(STUDENT),--student $(STUDENT) --model-version $(notdir $(STUDENT)),--model-version minilm-zero-shot)
 
 .PHONY: serve
-serve: venv ## Serve MODEL_REPOSITORY on Triton + the gateway on 127.0.0.1:$(GATEWAY_PORT) (needs `make index`)
-	@test -d $(MODEL_REPOSITORY)/embed_text || { echo "no model repository at $(MODEL_REPOSITORY): export one first"; exit 1; }
+serve: venv $(VENV)/triton-stub/.installed ## Serve MODEL_REPOSITORY on Triton + the gateway on 127.0.0.1:$(GATEWAY_PORT) (needs `make index`)
+	@test -d $(MODEL_REPOSITORY)/embed_text || { echo "no model repository at $(MODEL_REPOSITORY): make export first"; exit 1; }
 	@test -e $(INDEX_URI) || { echo "no index at $(INDEX_URI): run make index first"; exit 1; }
 	$(PY) -m serving.gateway.stack --model-repository $(MODEL_REPOSITORY) --milvus-uri $(INDEX_URI) --port $(GATEWAY_PORT)
 
 .PHONY: perf-gateway
-perf-gateway: venv ## Gateway load test (QPS, p50/p95/p99, stage split) + index recall/latency -> docs/results/gateway.{json,md}
+perf-gateway: venv $(VENV)/triton-stub/.installed ## Gateway load test (QPS, p50/p95/p99, stage split) + index recall/latency -> docs/results/gateway.{json,md}
 	$(PY) -m serving.gateway.loadtest --model-repository $(MODEL_REPOSITORY) $(if $(STUDENT),--student $(STUDENT)) --milvus-server --out docs/results

@@ -54,6 +54,9 @@ class IndexConfig:
             raise ValueError("keep_versions must be >= 1 (the live collection is kept)")
         if self.metric_type not in ("IP", "COSINE", "L2"):
             raise ValueError(f"metric_type {self.metric_type!r}: use IP, COSINE or L2")
+        if self.uri and is_local_uri(self.uri) and not self.uri.endswith(".db"):
+            raise ValueError(f"uri {self.uri!r}: a Milvus Lite path must end in .db "
+                             "(a server URI starts with http://)")
 
     @property
     def resolved_uri(self) -> str:

@@ -77,6 +77,7 @@ class KeyphraseStore:
         self.config = config
         self.client = client or connect(config.resolved_uri, config.request_timeout_s)
         self.manifest_name = f"{config.alias}_versions"
+        self._loaded: set[str] = set()
 
     # --- schema -------------------------------------------------------------------------
     def _keyphrase_schema(self, dim: int):
@@ -201,15 +202,29 @@ class KeyphraseStore:
     def search(self, vectors: np.ndarray, limit: int, category: str | None = None,
                collection: str | None = None) -> list[list[dict]]:
         """Nearest keyphrases for each vector (rows of ``{keyphrase_id, distance, entity}``)."""
+        target = collection or self.live_collection() or self.config.alias
+        if target not in self._loaded:  # a reopened Lite/server collection starts released
+            self.client.load_collection(target, timeout=self.config.request_timeout_s)
+            self._loaded.add(target)
         result = self.client.search(
-            collection or self.config.alias, data=[v.astype(np.float32).tolist() for v in vectors],
+            target, data=[v.astype(np.float32).tolist() for v in vectors],
             limit=limit, filter=category_filter(category), output_fields=OUTPUT_FIELDS,
             search_params={"metric_type": self.config.metric_type,
                            "params": self.config.search_params})
         return [list(hits) for hits in result]
 
     def close(self) -> None:
+        """Close the client; for Milvus Lite also stop this process's in-process server so
+        another process (the gateway) can open the ``.db`` (Lite holds a file lock)."""
         self.client.close()
+        if is_local_uri(self.config.resolved_uri):
+            release_lite(self.config.resolved_uri)
+
+
+def release_lite(uri: str) -> None:
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_server(uri)
 
 
 def category_filter(category: str | None) -> str:

@@ -17,7 +17,7 @@ def test_overrides_win_and_unknown_keys_are_refused(tmp_path):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"alias": "1bad"}, "alias"), ({"alias": "has-dash"}, "alias"),
-    ({"keep_versions": 0}, "keep_versions"), ({"metric_type": "HAMMING"}, "metric_type"),
+    ({"keep_versions": 0}, "keep_versions"), ({"uri": "data/index"}, "must end in .db"), ({"metric_type": "HAMMING"}, "metric_type"),
 ])
 def test_invalid_settings_say_what_is_wrong(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -1,0 +1,193 @@
+"""End to end over real parts: gRPC channel -> gateway process -> real tritonserver (stand-in
+models exported by components.export) + real Milvus Lite, and a real Milvus 2.3 server.
+
+Module-scoped servers keep this to about two minutes on two cores.
+"""
+
+import asyncio
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+
+from components.indexing.builder import build_keyphrase_index, universe_records
+from components.indexing.config import IndexConfig
+from components.indexing.encoders import TritonEncoder
+from serving.gateway.stack import GatewayProcess
+from serving.proto.kpdistill.v1 import recommender_pb2 as pb
+from serving.proto.kpdistill.v1 import recommender_pb2_grpc as pb_grpc
+
+pytestmark = pytest.mark.slow
+
+WINE = pb.Item(item_id="wine", title="Libbey Vina 6-piece red wine glasses set",
+               category="Home & Kitchen > Kitchen & Dining > Glassware", brand="Libbey")
+FAST = {"index_refresh_s": 0.5, "backend_timeout_s": 5, "grace_s": 5}
+
+
+@pytest.fixture(scope="module")
+def model_repository(tmp_path_factory):
+    from components.export.repository import build_model_repository
+    from components.export.standin import standin_cross_encoder, standin_student
+
+    return build_model_repository(standin_student(), standin_cross_encoder(),
+                                  tmp_path_factory.mktemp("serving") / "model_repository",
+                                  target="python-onnx")
+
+
+@pytest.fixture(scope="module")
+def triton(model_repository, tmp_path_factory):
+    from serving.triton.server import TritonServer
+
+    server = TritonServer(model_repository, log_file=tmp_path_factory.mktemp("logs") / "t.log")
+    server.start().wait_ready(180)
+    holder = {"server": server}
+    yield holder
+    holder["server"].stop()
+
+
+@pytest.fixture(scope="module")
+def records():
+    return universe_records(IndexConfig())
+
+
+@pytest.fixture(scope="module")
+def lite_index(triton, records, tmp_path_factory):
+    """The real keyphrase universe embedded through Triton's embed_text into Milvus Lite."""
+    config = IndexConfig(uri=str(tmp_path_factory.mktemp("lite") / "kp.db"), alias="kp_e2e")
+    build_keyphrase_index(records, TritonEncoder(triton["server"].grpc_url, "standin"), config)
+    return config  # the builder's client is closed: the gateway process may open the .db
+
+
+@pytest.fixture(scope="module")
+def gateway(triton, lite_index, tmp_path_factory):
+    process = GatewayProcess(tmp_path_factory.mktemp("gw") / "gateway.log",
+                             triton_url=triton["server"].grpc_url,
+                             milvus_uri=lite_index.resolved_uri, index_alias=lite_index.alias,
+                             **FAST).start(timeout_s=60)
+    channel = grpc.insecure_channel(process.target)
+    yield pb_grpc.KeyphraseRecommenderStub(channel)
+    channel.close()
+    assert process.stop() == 0  # SIGTERM drains and exits cleanly
+
+
+def test_recommend_returns_the_exact_nearest_keyphrases_through_triton(gateway, triton, records):
+    response = gateway.Recommend(pb.RecommendRequest(
+        item=WINE, k=5, options=pb.RecommendOptions(keep_near_duplicates=True)), timeout=30)
+    assert [k.rank for k in response.keyphrases] == [1, 2, 3, 4, 5]
+    assert response.model_version == "standin" and response.timings.embed_ms > 0
+    # exact search over the same embeddings gives the same top keyphrases
+    encoder = TritonEncoder(triton["server"].grpc_url)
+    item = encoder.encode(["Libbey Vina 6-piece red wine glasses set | Libbey | "
+                           "Home & Kitchen > Kitchen & Dining > Glassware"])[0]
+    kps = encoder.encode([r.text for r in records])
+    exact = [records[i].text for i in np.argsort(-(kps @ item))[:5]]
+    assert [k.text for k in response.keyphrases] == exact
+    assert response.keyphrases[0].bi_encoder_score == pytest.approx(float(np.max(kps @ item)),
+                                                                    abs=1e-3)
+
+
+def test_rerank_filter_and_batch_through_the_real_models(gateway):
+    reranked = gateway.Recommend(pb.RecommendRequest(
+        item=WINE, k=5, options=pb.RecommendOptions(rerank=True, rerank_candidates=15,
+                                                    filter_by_category=True)), timeout=30)
+    scores = [k.cross_encoder_score for k in reranked.keyphrases]
+    assert len(scores) == 5 and all(0.0 <= s <= 1.0 for s in scores)
+    assert scores == sorted(scores, reverse=True) and reranked.timings.rerank_ms > 0
+    assert {k.category for k in reranked.keyphrases} == {"Home & Kitchen"}
+    batch = gateway.BatchRecommend(pb.BatchRecommendRequest(requests=[
+        pb.RecommendRequest(item=WINE, k=3),
+        pb.RecommendRequest(item=pb.Item(item_id="b", title="wireless bluetooth earbuds"), k=3),
+    ]), timeout=30)
+    assert [r.item_id for r in batch.responses] == ["wine", "b"]
+    assert all(len(r.keyphrases) == 3 for r in batch.responses)
+
+
+@pytest.mark.parametrize("request_, code, message", [
+    (pb.RecommendRequest(item=pb.Item(title="")), "INVALID_ARGUMENT", "item.title is empty"),
+    (pb.RecommendRequest(item=WINE, k=101), "INVALID_ARGUMENT", "k=101 is out of range"),
+    (pb.RecommendRequest(item=pb.Item(title="x", category="Starships > Warp"),
+                         options=pb.RecommendOptions(filter_by_category=True)),
+     "INVALID_ARGUMENT", "unknown category 'Starships'"),
+])
+def test_bad_inputs_over_the_real_stack(gateway, request_, code, message):
+    with pytest.raises(grpc.RpcError) as err:
+        gateway.Recommend(request_, timeout=30)
+    assert err.value.code().name == code and message in err.value.details()
+
+
+def test_triton_stopped_gives_unavailable_then_recovers_after_restart(gateway, triton):
+    from serving.triton.server import TritonServer
+
+    old = triton["server"]
+    old.stop()
+    with pytest.raises(grpc.RpcError) as err:
+        gateway.Recommend(pb.RecommendRequest(item=WINE, k=3), timeout=30)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "triton unavailable" in err.value.details()
+    restarted = TritonServer(old.model_repository, grpc_port=old.grpc_port,
+                             http_port=old.http_port, metrics_port=old.metrics_port,
+                             log_file=old.log_file)
+    triton["server"] = restarted.start().wait_ready(180)
+    deadline = time.monotonic() + 20
+    while True:  # the channel reconnects within its 1 s back-off
+        try:
+            response = gateway.Recommend(pb.RecommendRequest(item=WINE, k=3), timeout=10)
+            break
+        except grpc.RpcError as retry:
+            assert retry.code() == grpc.StatusCode.UNAVAILABLE
+            assert time.monotonic() < deadline, "no recovery 20 s after Triton came back"
+            time.sleep(0.5)
+    assert len(response.keyphrases) == 3
+
+
+# --- a real Milvus server: the same code by URI, and an alias switch under load ----------------
+
+@pytest.fixture(scope="module")
+def milvus_server(tmp_path_factory):
+    from components.indexing.milvus_server import MilvusStandalone
+
+    with MilvusStandalone(tmp_path_factory.mktemp("milvus")) as server:
+        yield server
+
+
+def test_server_mode_and_an_alias_switch_while_requests_flow(milvus_server, triton, records,
+                                                              tmp_path):
+    config = IndexConfig(uri=milvus_server.uri, alias="kp_server", request_timeout_s=120)
+    encoder = TritonEncoder(triton["server"].grpc_url, "v1")
+    first = build_keyphrase_index(records, encoder, config, "v1")
+    process = GatewayProcess(tmp_path / "gateway.log", triton_url=triton["server"].grpc_url,
+                             milvus_uri=milvus_server.uri, index_alias=config.alias,
+                             **FAST).start(timeout_s=60)
+    seen, failures, stop = [], [], threading.Event()
+
+    async def load():
+        async with grpc.aio.insecure_channel(process.target) as channel:
+            stub = pb_grpc.KeyphraseRecommenderStub(channel)
+
+            async def worker():
+                while not stop.is_set():
+                    try:
+                        r = await stub.Recommend(pb.RecommendRequest(item=WINE, k=5), timeout=30)
+                        seen.append((r.index_collection, len(r.keyphrases)))
+                    except grpc.aio.AioRpcError as err:
+                        failures.append(f"{err.code().name}: {err.details()}")
+            await asyncio.gather(*(worker() for _ in range(4)))
+
+    thread = threading.Thread(target=lambda: asyncio.run(load()))
+    thread.start()
+    try:
+        time.sleep(2)
+        second = build_keyphrase_index(records[:300], encoder, config, "v2")  # alter_alias
+        time.sleep(2)
+    finally:
+        stop.set()
+        thread.join(60)
+        process.stop()
+    assert failures == []
+    collections = [c for c, _ in seen]
+    assert collections[0] == first.collection and collections[-1] == second.collection
+    switch = collections.index(second.collection)
+    assert set(collections[switch:]) == {second.collection}  # never back to the old one
+    assert all(n == 5 for _, n in seen)
