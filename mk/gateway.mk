@@ -7,7 +7,7 @@ PROTO_SRC := serving/proto/kpdistill/v1/recommender.proto
 
 .PHONY: proto
 proto: venv ## Regenerate the gRPC/protobuf Python code beside serving/proto/**/*.proto (committed)
-	$(PY) -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. $(PROTO_SRC)
+	$(PY) -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. $(PROTO_SRC)
 
 .PHONY: index
 index: venv ## Embed the keyphrase universe with STUDENT (default zero-shot MiniLM) into INDEX_URI, switch the alias
