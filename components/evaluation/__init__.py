@@ -1,0 +1,1 @@
+"""Evaluation of trained students and cross-encoders on the human labels."""

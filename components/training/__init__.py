@@ -1,0 +1,1 @@
+"""Training of the cross-encoder (assistant) and the multi-task bi-encoder (student)."""

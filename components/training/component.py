@@ -1,0 +1,147 @@
+"""KFP contracts of training: ``train_cross_encoder``, ``score_pairs``, ``train_bi_encoder``.
+
+The work is in components.training (cross_encoder, pool, student); ``evaluate`` lives in
+components.evaluation.component. Artifacts: ``data`` is a DataBundle directory, ``clicks`` a
+ClickLog directory, ``labels`` a directory holding ``teacher_labels.jsonl``, ``scores`` a
+directory holding ``pool_scores.jsonl`` (the pool-score contract), models are
+sentence-transformers ``CrossEncoder`` / ``SentenceTransformer`` directories with a README
+model card. ``config_path`` empty means ``components/training/demo.yaml``.
+"""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Markdown, Metrics, Model, Output
+
+from components.image import IMAGE
+
+LABELS_FILE = "teacher_labels.jsonl"
+POOL_SCORES_FILE = "pool_scores.jsonl"
+
+
+def configure_gpu_task(task, gpus: int = 1, accelerator: str = "nvidia.com/gpu",
+                       cpu: str = "8", memory: str = "32G"):
+    """Ask the cluster for ``gpus`` GPUs (and CPU/memory) for a training or scoring task."""
+    task.set_accelerator_type(accelerator).set_accelerator_limit(gpus)
+    task.set_cpu_limit(cpu).set_memory_limit(memory)
+    return task
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def train_cross_encoder(data: Input[Dataset], labels: Input[Dataset], model: Output[Model],
+                        metrics: Output[Metrics], report: Output[Markdown],
+                        config_path: str = "", objective: str = "bce", judge_budget: int = 0):
+    """Train the assistant on the judge's soft labels; metrics on validation and test queries."""
+    import json
+    from dataclasses import replace
+    from pathlib import Path
+
+    from components.clicks.simulator import ClickLog
+    from components.data.bundle import DataBundle
+    from components.evaluation.evaluate import metrics_markdown
+    from components.judge.labels import load_teacher_labels
+    from components.training.component import LABELS_FILE
+    from components.training.config import DEMO_CONFIG, load_config
+    from components.training.cross_encoder import CrossEncoderScorer, train_cross_encoder
+    from components.training.experiment import Inputs, _cross_encoder_report
+    from components.training.model_card import write_model_card
+
+    config = load_config(config_path or DEMO_CONFIG)
+    bundle = DataBundle.load(data.path)
+    inputs = Inputs.from_bundle(bundle, ClickLog([], []),
+                                load_teacher_labels(Path(labels.path) / LABELS_FILE),
+                                judge_budget or None)
+    ce_config = replace(config.cross_encoder, objective=objective)
+    ce, stats = train_cross_encoder(inputs.labels, inputs.items, ce_config, model.path,
+                                    validate=inputs.validation_ndcg)
+    scorer = CrossEncoderScorer(ce, ce_config.max_length, config.experiment.eval_batch_size)
+    result = _cross_encoder_report(scorer, inputs, config.experiment.cross_encoder_item_side)
+    result["train"] = stats.to_dict()
+    for part in ("judge_like_test", "judge_like_validation"):
+        for name in ("auc", "kappa", "threshold"):
+            metrics.log_metric(f"{part}.{name}", result[part][name])
+    for name in ("ndcg@10", "recall@10", "precision@10", "irrelevant_rate@10"):
+        value = result["test"][name]
+        if value == value:
+            metrics.log_metric(f"test.{name}", value)
+    metrics.log_metric("train.examples_per_s", stats.examples_per_s)
+    write_model_card(model.path, "kpdistill cross-encoder", f"objective {objective}",
+                     {"teacher labels": len(inputs.labels)}, [objective],
+                     {k: result[k] for k in ("judge_like_test",)}, "kfp train_cross_encoder")
+    model.metadata.update({"objective": objective, "teacher_labels": len(inputs.labels)})
+    with open(report.path, "w") as fh:
+        fh.write(metrics_markdown({"cross_encoder": result["test"]}) + "\n\n```json\n"
+                 + json.dumps(result["judge_like_test"], indent=2) + "\n```\n")
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def score_pairs(data: Input[Dataset], clicks: Input[Dataset], labels: Input[Dataset],
+                cross_encoder: Input[Model], scores: Output[Dataset], metrics: Output[Metrics],
+                config_path: str = ""):
+    """Build the pool (clicked, shown, filtered, retrieved, random pairs) and score it."""
+    from pathlib import Path
+
+    from components.clicks.simulator import ClickLog
+    from components.data.bundle import DataBundle
+    from components.judge.labels import load_teacher_labels
+    from components.training.component import LABELS_FILE, POOL_SCORES_FILE
+    from components.training.config import DEMO_CONFIG, load_config
+    from components.training.cross_encoder import CrossEncoderScorer
+    from components.training.experiment import Inputs, score_pool
+
+    config = load_config(config_path or DEMO_CONFIG)
+    inputs = Inputs.from_bundle(DataBundle.load(data.path), ClickLog.load(clicks.path),
+                                load_teacher_labels(Path(labels.path) / LABELS_FILE))
+    scorer = CrossEncoderScorer.load(cross_encoder.path,
+                                     batch_size=config.experiment.eval_batch_size)
+    Path(scores.path).mkdir(parents=True, exist_ok=True)
+    _, summary = score_pool(scorer, inputs, config, Path(scores.path) / POOL_SCORES_FILE)
+    for name in ("pairs", "keyphrases", "items", "pairs_per_s", "pool_to_judged"):
+        metrics.log_metric(f"pool.{name}", summary[name])
+    scores.metadata.update({k: v for k, v in summary.items() if k != "by_source"})
+    scores.metadata.update({f"source.{k}": v for k, v in summary["by_source"].items()})
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def train_bi_encoder(data: Input[Dataset], clicks: Input[Dataset], labels: Input[Dataset],
+                     scores: Input[Dataset], student: Output[Model], metrics: Output[Metrics],
+                     tasks: list = ["clicks", "distill", "judge"],  # noqa: B006
+                     config_path: str = "", seed: int = 0, distill_loss: str = ""):
+    """Train the multi-task Matryoshka student; tasks ['clicks'] is the click-only baseline."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from components.clicks.simulator import ClickLog
+    from components.data.bundle import DataBundle
+    from components.judge.labels import load_teacher_labels
+    from components.training.component import LABELS_FILE, POOL_SCORES_FILE
+    from components.training.config import DEMO_CONFIG, load_config
+    from components.training.examples import clicked_pairs, distillation_lists, judge_pairs
+    from components.training.experiment import Inputs
+    from components.training.model_card import write_model_card
+    from components.training.pool import load_pool_scores
+    from components.training.student import build_tasks, train_student
+
+    config = load_config(config_path or DEMO_CONFIG)
+    inputs = Inputs.from_bundle(DataBundle.load(data.path), ClickLog.load(clicks.path),
+                                load_teacher_labels(Path(labels.path) / LABELS_FILE))
+    student_config = replace(config.student, tasks=tuple(tasks), seed=seed,
+                             distill_loss=distill_loss or config.student.distill_loss)
+    clicks_ex = clicked_pairs(inputs.clicks, inputs.items, inputs.held_out)
+    pool = load_pool_scores(Path(scores.path) / POOL_SCORES_FILE)
+    distill = distillation_lists(((r.keyphrase, r.item_id, r.score) for r in pool),
+                                 inputs.items, student_config.distill_list_size, seed)
+    judge = judge_pairs(inputs.labels, inputs.items)
+    task_list = build_tasks(student_config, clicks_ex, distill, judge)
+    _, stats = train_student(student_config, task_list, student.path,
+                             validate=inputs.validation_ndcg)
+    summary = stats.to_dict()
+    for name, value in summary["final_loss"].items():
+        metrics.log_metric(f"final_loss.{name}", value)
+    metrics.log_metric("train.examples_per_s", summary["examples_per_s"] or 0.0)
+    if stats.validation:
+        metrics.log_metric("validation.best_ndcg@10", max(v for _, v in stats.validation))
+    write_model_card(student.path, "kpdistill student", f"tasks {list(tasks)}",
+                     {t.name: len(t.examples) for t in task_list},
+                     [f"{student_config.distill_loss} (distill)", "MNRL (clicks)",
+                      "BCE (judge)", "Matryoshka"], summary, "kfp train_bi_encoder")
+    student.metadata.update({"tasks": list(tasks), "seed": seed,
+                             "matryoshka_dims": list(student_config.matryoshka_dims)})

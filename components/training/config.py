@@ -1,0 +1,141 @@
+"""Typed configs of the training steps, loadable from one YAML file (``demo.yaml``/``full.yaml``).
+
+The YAML holds one mapping per step: ``pool``, ``cross_encoder``, ``student`` and
+``experiment``; missing keys keep the defaults below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parent
+DEMO_CONFIG = CONFIG_DIR / "demo.yaml"
+FULL_CONFIG = CONFIG_DIR / "full.yaml"
+
+ITEM_FIELDS = ("title", "brand", "category")
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """Which (keyphrase, item) pairs the cross-encoder scores for distillation."""
+
+    retrieved_per_keyphrase: int = 100   # nearest items by the zero-shot student
+    random_per_keyphrase: int = 20       # uniformly drawn items
+    use_wands: bool = True               # add WANDS queries as extra keyphrases
+    max_keyphrases: int | None = None    # cap (demo)
+    seed: int = 11
+    batch_size: int = 512
+
+
+@dataclass(frozen=True)
+class CrossEncoderConfig:
+    base_model: str = "minilm"           # pretrained name or a sentence-transformers directory
+    objective: str = "bce"               # "bce" on P(relevant) or "kl" on the grade distribution
+    epochs: float = 3.0
+    max_steps: int | None = None
+    batch_size: int = 32
+    learning_rate: float = 3e-5
+    warmup_fraction: float = 0.1
+    max_length: int = 96
+    eval_every: int = 0                  # 0: evaluate on validation only at the end
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.objective not in ("bce", "kl"):
+            raise ValueError(f"objective must be 'bce' or 'kl', got {self.objective!r}")
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """Multi-task student: which tasks, their losses, the sampler and the schedule."""
+
+    base_model: str = "minilm"           # pretrained name or a sentence-transformers directory
+    tasks: tuple[str, ...] = ("clicks", "distill", "judge")
+    distill_loss: str = "pearson"        # pearson | margin_mse | listwise_kl
+    sampler: str = "round_robin"         # round_robin | proportional
+    task_weights: dict = field(default_factory=lambda: {"clicks": 1.0, "distill": 1.0,
+                                                        "judge": 1.0})
+    matryoshka_dims: tuple[int, ...] = (384, 256, 128, 64)
+    max_steps: int = 600
+    click_batch_size: int = 64
+    distill_batch_size: int = 16
+    distill_list_size: int = 16
+    judge_batch_size: int = 64
+    learning_rate: float = 2e-5
+    warmup_fraction: float = 0.1
+    max_seq_length: int = 64
+    contrastive_scale: float = 20.0
+    bce_scale: float = 20.0
+    bce_threshold: float = 0.5
+    eval_every: int = 100                # validation nDCG@10 for best-checkpoint selection
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "tasks", tuple(self.tasks))
+        object.__setattr__(self, "matryoshka_dims", tuple(self.matryoshka_dims))
+        unknown = set(self.tasks) - {"clicks", "distill", "judge"}
+        if unknown or not self.tasks:
+            raise ValueError(f"tasks must be a non-empty subset of clicks/distill/judge, "
+                             f"got {self.tasks}")
+        if self.sampler not in ("round_robin", "proportional"):
+            raise ValueError(f"sampler must be round_robin or proportional, got {self.sampler!r}")
+        if self.distill_loss not in ("pearson", "margin_mse", "listwise_kl"):
+            raise ValueError(f"unknown distill_loss {self.distill_loss!r}")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    seeds: tuple[int, ...] = (0, 1, 2)
+    judge_budget: int | None = None      # cap on teacher labels used (None: all)
+    compare_kl: bool = True              # also train the KL cross-encoder for comparison
+    anchor: bool = True                  # time sentence-transformers' own trainer
+    eval_batch_size: int = 256
+    cross_encoder_item_side: bool = True  # CE × whole keyphrase universe (slow on CPU)
+    max_queries_per_split: int | None = None  # demo/tests: keep only N queries of each split
+    max_extra_keyphrases: int | None = None   # demo/tests: keep only N WANDS keyphrases
+    item_side_k: int = 10
+
+    def __post_init__(self):
+        object.__setattr__(self, "seeds", tuple(self.seeds))
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    pool: PoolConfig = field(default_factory=PoolConfig)
+    cross_encoder: CrossEncoderConfig = field(default_factory=CrossEncoderConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+
+
+def base_model_path(name: str) -> Path:
+    """A pretrained model by name (``components.models.pretrained``) or a directory path."""
+    from components.models.pretrained import pretrained_path
+
+    path = Path(name)
+    return path if path.is_dir() else pretrained_path(name)
+
+
+def _build(cls, data: dict | None):
+    data = dict(data or {})
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    return cls(**data)
+
+
+def load_config(path: Path | str = DEMO_CONFIG) -> TrainingConfig:
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    unknown = set(data) - {"pool", "cross_encoder", "student", "experiment"}
+    if unknown:
+        raise ValueError(f"{path}: unknown sections {sorted(unknown)}")
+    return TrainingConfig(
+        pool=_build(PoolConfig, data.get("pool")),
+        cross_encoder=_build(CrossEncoderConfig, data.get("cross_encoder")),
+        student=_build(StudentConfig, data.get("student")),
+        experiment=_build(ExperimentConfig, data.get("experiment")),
+    )

@@ -1,0 +1,194 @@
+"""The assistant: a cross-encoder trained on the judge's soft labels, and its pair scorer.
+
+Objectives (``CrossEncoderConfig.objective``):
+- ``bce``: one logit, BCE against the judge's P(relevant) (``components.losses.judge_bce``);
+  saved as a sentence-transformers ``CrossEncoder`` (num_labels=1, sigmoid = P(relevant)).
+- ``kl``: four logits (E/S/C/I), KL from the judge's grade distribution; P(relevant) is
+  P(E) + P(S). Kept for comparison: the shipped model is the one-logit contract.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from components.data.esci import GRADES, Item
+from components.judge.labels import TeacherLabel
+from components.losses.judge_bce import judge_bce_loss
+from components.training.config import ITEM_FIELDS, CrossEncoderConfig, base_model_path
+from components.training.device import autocast, pick_device, seed_everything, synchronize
+from components.training.schedule import adamw_with_warmup
+
+
+@dataclass
+class TrainStats:
+    steps: int = 0
+    examples: int = 0
+    seconds: float = 0.0
+    losses: list[float] = field(default_factory=list)
+    validation: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def examples_per_s(self) -> float:
+        return self.examples / self.seconds if self.seconds else float("nan")
+
+    def to_dict(self) -> dict:
+        return {"steps": self.steps, "examples": self.examples,
+                "seconds": round(self.seconds, 2), "examples_per_s": round(self.examples_per_s, 1),
+                "final_loss": self.losses[-1] if self.losses else None,
+                "validation": self.validation}
+
+
+def build_cross_encoder(config: CrossEncoderConfig, device: torch.device | None = None):
+    from sentence_transformers import CrossEncoder
+
+    num_labels = 1 if config.objective == "bce" else len(GRADES)
+    ce = CrossEncoder(str(base_model_path(config.base_model)), num_labels=num_labels,
+                      max_length=config.max_length, device=str(device or pick_device()))
+    transformers_model(ce).float()  # train in fp32 (+ bf16 autocast) even from fp16 weights
+    return ce
+
+
+def transformers_model(cross_encoder):
+    """The Hugging Face model inside a CrossEncoder (attribute name differs across versions)."""
+    model = getattr(cross_encoder, "transformers_model", None)
+    return model if model is not None else cross_encoder.model
+
+
+def kl_grade_loss(logits: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+    """KL(judge grade distribution || softmax(logits)); both ``[batch, 4]`` in E/S/C/I order."""
+    if logits.shape != probs.shape or logits.shape[-1] != len(GRADES):
+        raise ValueError(f"expected [batch, {len(GRADES)}] logits and grade probabilities, got "
+                         f"{tuple(logits.shape)} and {tuple(probs.shape)}")
+    target = probs.float().clamp_min(1e-6)
+    target = target / target.sum(dim=-1, keepdim=True)
+    return F.kl_div(F.log_softmax(logits.float(), dim=-1), target, reduction="batchmean")
+
+
+def _tokenize(tokenizer, keyphrases, item_texts, max_length, device):
+    enc = tokenizer(list(keyphrases), list(item_texts), padding=True, truncation=True,
+                    max_length=max_length, return_tensors="pt")
+    return {k: v.to(device) for k, v in enc.items()}
+
+
+def train_cross_encoder(labels: Sequence[TeacherLabel], items: Mapping[str, Item],
+                        config: CrossEncoderConfig, out_dir: Path | str,
+                        validate: Callable[[object], float] | None = None,
+                        device: torch.device | None = None,
+                        item_fields: Sequence[str] = ITEM_FIELDS):
+    """Train on teacher labels, save a CrossEncoder directory at ``out_dir``; returns stats.
+
+    ``validate(scorer) -> float`` (higher is better, validation queries only) picks the best
+    checkpoint when ``config.eval_every > 0``.
+    """
+    if not labels:
+        raise ValueError("no teacher labels to train the cross-encoder on")
+    device = device or pick_device()
+    seed_everything(config.seed)
+    ce = build_cross_encoder(config, device)
+    model, tokenizer = transformers_model(ce), ce.tokenizer
+    model.train()
+    examples = [(lab.keyphrase, items[lab.item_id].text(item_fields), lab) for lab in labels]
+    steps_per_epoch = math.ceil(len(examples) / config.batch_size)
+    total = config.max_steps or max(1, int(steps_per_epoch * config.epochs))
+    optimizer, scheduler = adamw_with_warmup(model.parameters(), config.learning_rate, total,
+                                             config.warmup_fraction)
+    rng = random.Random(config.seed)
+    stats, best = TrainStats(), (-float("inf"), None)
+    order: list = []
+    synchronize(device)
+    start = time.perf_counter()
+    for step in tqdm(range(total), desc=f"cross-encoder ({config.objective})", mininterval=10):
+        if len(order) < config.batch_size:
+            order += rng.sample(examples, len(examples))
+        batch, order = order[: config.batch_size], order[config.batch_size:]
+        features = _tokenize(tokenizer, [b[0] for b in batch], [b[1] for b in batch],
+                             config.max_length, device)
+        with autocast(device):
+            logits = model(**features).logits
+        if config.objective == "bce":
+            target = torch.tensor([b[2].p_relevant for b in batch], device=device)
+            loss = judge_bce_loss(logits[:, 0], target)
+        else:
+            target = torch.tensor([[b[2].probs[g] for g in GRADES] for b in batch], device=device)
+            loss = kl_grade_loss(logits, target)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        stats.steps += 1
+        stats.examples += len(batch)
+        if step % 20 == 0 or step == total - 1:
+            stats.losses.append(round(loss.item(), 5))
+        if validate and config.eval_every and ((step + 1) % config.eval_every == 0
+                                               or step == total - 1):
+            synchronize(device)
+            pause = time.perf_counter()
+            model.eval()
+            value = validate(CrossEncoderScorer(ce, config.max_length))
+            model.train()
+            stats.validation.append((step + 1, round(value, 5)))
+            if value > best[0]:
+                best = (value, {k: v.detach().clone() for k, v in model.state_dict().items()})
+            start += time.perf_counter() - pause
+    synchronize(device)
+    stats.seconds = time.perf_counter() - start
+    if best[1] is not None:
+        model.load_state_dict(best[1])
+    model.eval()
+    out_dir = Path(out_dir)
+    ce.save(str(out_dir))
+    return ce, stats
+
+
+class CrossEncoderScorer:
+    """Scores (keyphrase, item text) pairs with P(relevant); the ``PairScorer`` protocol."""
+
+    name = "cross_encoder"
+
+    def __init__(self, cross_encoder, max_length: int | None = None, batch_size: int = 256):
+        self.ce = cross_encoder
+        self.model = transformers_model(cross_encoder)
+        self.tokenizer = cross_encoder.tokenizer
+        self.max_length = max_length or cross_encoder.max_length or 128
+        self.batch_size = batch_size
+        self.device = next(self.model.parameters()).device
+
+    @classmethod
+    def load(cls, path: Path | str, device: str | None = None, batch_size: int = 256):
+        from sentence_transformers import CrossEncoder
+
+        return cls(CrossEncoder(str(path), device=str(device or pick_device())),
+                   batch_size=batch_size)
+
+    @torch.inference_mode()
+    def score_pairs(self, keyphrases: Sequence[str], item_texts: Sequence[str]) -> np.ndarray:
+        keyphrases, item_texts = list(keyphrases), list(item_texts)
+        if len(keyphrases) != len(item_texts):
+            raise ValueError(f"{len(keyphrases)} keyphrases for {len(item_texts)} items")
+        # Length-sorted batches waste less padding; results go back to input order.
+        order = sorted(range(len(keyphrases)), key=lambda i: len(item_texts[i]) + len(keyphrases[i]))
+        out = np.empty(len(order), dtype=np.float32)
+        self.model.eval()
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            features = _tokenize(self.tokenizer, [keyphrases[i] for i in idx],
+                                 [item_texts[i] for i in idx], self.max_length, self.device)
+            with autocast(self.device):
+                logits = self.model(**features).logits.float()
+            if logits.shape[-1] == 1:
+                p = torch.sigmoid(logits[:, 0])
+            else:
+                p = torch.softmax(logits, dim=-1)[:, :2].sum(dim=-1)  # E + S
+            out[idx] = p.cpu().numpy()
+        return out

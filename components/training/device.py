@@ -1,0 +1,37 @@
+"""Device choice and mixed precision: bf16 autocast on CUDA, fp32 on CPU."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+
+
+def pick_device(preferred: str | None = None) -> torch.device:
+    """``preferred`` or env ``KPDISTILL_DEVICE``, else CUDA when present, else CPU."""
+    name = preferred or os.environ.get("KPDISTILL_DEVICE")
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -1,0 +1,105 @@
+"""Training examples of each task, built from the click log, the teacher labels and the pool.
+
+Only keyphrases that are not held out reach training: ESCI queries of the train split and
+extra (WANDS) keyphrases whose text is not a validation or test query.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from components.clicks.simulator import ClickLog
+from components.data.esci import Item
+from components.data.keyphrases import normalize_keyphrase
+from components.data.splits import QuerySplit
+from components.judge.labels import TeacherLabel
+from components.training.config import ITEM_FIELDS
+
+
+@dataclass(frozen=True)
+class PairExample:
+    """A (keyphrase, item) pair; ``label`` is the judge's P(relevant) for the judge task."""
+
+    keyphrase: str
+    item_text: str
+    label: float | None = None
+
+
+@dataclass(frozen=True)
+class ListExample:
+    """A keyphrase with a list of pool items and the cross-encoder's score of each."""
+
+    keyphrase: str
+    item_texts: tuple[str, ...]
+    teacher_scores: tuple[float, ...]
+
+
+class HeldOut:
+    """Decides whether a keyphrase may be trained on (never a validation or test query)."""
+
+    def __init__(self, split: QuerySplit, query_texts: Mapping[str, str]):
+        self.train_ids = set(split.queries("train"))
+        held = set(split.queries("validation")) | set(split.queries("test"))
+        self.held_ids = held
+        self.held_texts = {normalize_keyphrase(query_texts[q]) for q in held if q in query_texts}
+
+    def allows(self, keyphrase: str, query_id: str | None) -> bool:
+        if query_id is not None:
+            return query_id in self.train_ids
+        return normalize_keyphrase(keyphrase) not in self.held_texts
+
+
+def clicked_pairs(log: ClickLog, items: Mapping[str, Item], held_out: HeldOut,
+                  item_fields: Sequence[str] = ITEM_FIELDS) -> list[PairExample]:
+    """Distinct clicked (keyphrase, item) pairs of train-split keyphrases."""
+    seen, out = set(), []
+    for r in log.records:
+        if r.clicks > 0 and held_out.allows(r.keyphrase, r.query_id) and \
+                (r.keyphrase, r.item_id) not in seen:
+            seen.add((r.keyphrase, r.item_id))
+            out.append(PairExample(r.keyphrase, items[r.item_id].text(item_fields)))
+    return out
+
+
+def trainable_labels(labels: Iterable[TeacherLabel], held_out: HeldOut,
+                     budget: int | None = None, seed: int = 0) -> list[TeacherLabel]:
+    """Readable teacher labels on trainable keyphrases, capped at ``budget`` (random subset)."""
+    kept = [lab for lab in labels if lab.status == "ok" and lab.p_relevant is not None
+            and held_out.allows(lab.keyphrase, lab.query_id)]
+    if budget is not None and len(kept) > budget:
+        kept = random.Random(seed).sample(kept, budget)
+    return kept
+
+
+def judge_pairs(labels: Iterable[TeacherLabel], items: Mapping[str, Item],
+                item_fields: Sequence[str] = ITEM_FIELDS) -> list[PairExample]:
+    return [PairExample(lab.keyphrase, items[lab.item_id].text(item_fields),
+                        float(lab.p_relevant)) for lab in labels]
+
+
+def distillation_lists(scored: Iterable[tuple[str, str, float]], items: Mapping[str, Item],
+                       list_size: int, seed: int = 0,
+                       item_fields: Sequence[str] = ITEM_FIELDS) -> list[ListExample]:
+    """Group (keyphrase, item_id, teacher score) by keyphrase and cut into lists of ``list_size``.
+
+    A keyphrase's items are shuffled first, so each list mixes retrieved, clicked and random
+    items; a remainder shorter than ``list_size`` is dropped.
+    """
+    if list_size < 2:
+        raise ValueError("distillation lists need list_size >= 2")
+    by_keyphrase: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for keyphrase, item_id, score in scored:
+        by_keyphrase[keyphrase].append((item_id, float(score)))
+    rng = random.Random(seed)
+    out = []
+    for keyphrase in sorted(by_keyphrase):
+        entries = by_keyphrase[keyphrase]
+        rng.shuffle(entries)
+        for start in range(0, len(entries) - list_size + 1, list_size):
+            chunk = entries[start:start + list_size]
+            out.append(ListExample(keyphrase, tuple(items[i].text(item_fields) for i, _ in chunk),
+                                   tuple(s for _, s in chunk)))
+    return out

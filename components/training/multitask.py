@@ -1,0 +1,178 @@
+"""Multi-task training of a sentence-transformers student: task name → (examples, loss).
+
+Shape borrowed from sentence-transformers' trainer: a dict of task datasets, a dict of task
+losses and a sampler that picks which task the next batch comes from (``round_robin`` cycles
+through the tasks; ``proportional`` draws a task with probability ∝ weight × examples).
+One optimiser step per batch; each task keeps its own shuffled, endless batch stream.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from components.losses.batch import TextBatch
+from components.training.device import autocast, synchronize
+from components.training.examples import ListExample, PairExample
+from components.training.schedule import adamw_with_warmup
+
+
+@dataclass
+class Task:
+    name: str
+    examples: Sequence[PairExample] | Sequence[ListExample]
+    loss: nn.Module
+    batch_size: int
+    weight: float = 1.0
+    unique_keyphrases: bool = False  # contrastive: no two rows of a batch share a keyphrase
+
+    def __post_init__(self):
+        if not self.examples:
+            raise ValueError(f"task {self.name!r} has no examples")
+        if self.batch_size < 1:
+            raise ValueError(f"task {self.name!r}: batch_size must be >= 1")
+
+
+def task_schedule(tasks: Sequence[Task], steps: int, sampler: str, seed: int = 0) -> list[str]:
+    """The task of each step: round-robin, or drawn ∝ weight × number of examples."""
+    names = [t.name for t in tasks]
+    if sampler == "round_robin":
+        return [names[i % len(names)] for i in range(steps)]
+    if sampler == "proportional":
+        sizes = np.array([t.weight * len(t.examples) for t in tasks], dtype=float)
+        if sizes.sum() <= 0:
+            raise ValueError("proportional sampler needs positive task weights")
+        rng = np.random.default_rng(seed)
+        return list(rng.choice(names, size=steps, p=sizes / sizes.sum()))
+    raise ValueError(f"unknown sampler {sampler!r}; use round_robin or proportional")
+
+
+def batch_stream(task: Task, seed: int) -> Iterator[list]:
+    """Endless batches of a task's examples, reshuffled every epoch.
+
+    With ``unique_keyphrases`` a batch never holds a keyphrase twice (its other items would be
+    false in-batch negatives); the batch size is then capped at the number of keyphrases.
+    """
+    rng = random.Random(seed)
+    size = task.batch_size
+    if task.unique_keyphrases:
+        size = min(size, len({e.keyphrase for e in task.examples}))
+    pending: list = []
+    while True:
+        epoch = list(task.examples)
+        rng.shuffle(epoch)
+        pending += epoch
+        while True:
+            batch, rest, seen = [], [], set()
+            for ex in pending:
+                if len(batch) < size and not (task.unique_keyphrases and ex.keyphrase in seen):
+                    batch.append(ex)
+                    seen.add(ex.keyphrase)
+                else:
+                    rest.append(ex)
+            if len(batch) < size:
+                break  # not enough left: add the next epoch
+            pending = rest
+            yield batch
+
+
+def collate(examples: list) -> TextBatch:
+    if isinstance(examples[0], ListExample):
+        return TextBatch(keyphrases=[e.keyphrase for e in examples],
+                         items=[t for e in examples for t in e.item_texts],
+                         list_size=len(examples[0].item_texts),
+                         labels=torch.tensor([e.teacher_scores for e in examples]))
+    labels = None
+    if examples[0].label is not None:
+        labels = torch.tensor([e.label for e in examples], dtype=torch.float32)
+    groups = torch.tensor([hash(e.keyphrase) % (2**31) for e in examples])
+    return TextBatch(keyphrases=[e.keyphrase for e in examples],
+                     items=[e.item_text for e in examples], labels=labels, groups=groups)
+
+
+def embed(model, texts: list[str], device: torch.device) -> torch.Tensor:
+    """Sentence embeddings with gradients (the model's own pooling and normalisation)."""
+    prepare = getattr(model, "preprocess", None) or model.tokenize
+    features = {k: v.to(device) for k, v in prepare(texts).items() if torch.is_tensor(v)}
+    return model(features)["sentence_embedding"]
+
+
+@dataclass
+class MultiTaskStats:
+    steps: int = 0
+    seconds: float = 0.0
+    examples: dict = field(default_factory=dict)
+    texts: int = 0
+    losses: dict = field(default_factory=dict)
+    validation: list = field(default_factory=list)
+    best_step: int | None = None
+
+    def to_dict(self) -> dict:
+        total = sum(self.examples.values())
+        return {"steps": self.steps, "seconds": round(self.seconds, 2),
+                "examples": self.examples, "examples_per_s": round(total / self.seconds, 1)
+                if self.seconds else None,
+                "texts_per_s": round(self.texts / self.seconds, 1) if self.seconds else None,
+                "final_loss": {k: v[-1] for k, v in self.losses.items() if v},
+                "validation": self.validation, "best_step": self.best_step}
+
+
+def train_multitask(model, tasks: Sequence[Task], steps: int, sampler: str,
+                    learning_rate: float, warmup_fraction: float, device: torch.device,
+                    seed: int = 0, validate: Callable[[object], float] | None = None,
+                    eval_every: int = 0) -> MultiTaskStats:
+    """Train ``model`` in place; with ``validate`` (higher is better) keep the best checkpoint."""
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"task names must be distinct, got {names}")
+    by_name = {t.name: t for t in tasks}
+    streams = {t.name: batch_stream(t, seed + i) for i, t in enumerate(tasks)}
+    schedule = task_schedule(tasks, steps, sampler, seed)
+    optimizer, scheduler = adamw_with_warmup(model.parameters(), learning_rate, steps,
+                                             warmup_fraction)
+    stats = MultiTaskStats(examples={n: 0 for n in names}, losses={n: [] for n in names})
+    best = (-float("inf"), None)
+    model.to(device)
+    model.train()
+    synchronize(device)
+    start = time.perf_counter()
+    for step, name in enumerate(tqdm(schedule, desc="student", mininterval=10)):
+        task = by_name[name]
+        batch = collate(next(streams[name]))
+        with autocast(device):
+            emb = embed(model, batch.keyphrases + batch.items, device)
+        loss = task.loss(emb[: len(batch)], emb[len(batch):], batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        stats.steps += 1
+        stats.examples[name] += len(batch)
+        stats.texts += len(batch) + len(batch.items)
+        if step % 25 == 0 or step == steps - 1:
+            stats.losses[name].append(round(loss.item(), 5))
+        if validate and eval_every and ((step + 1) % eval_every == 0 or step == steps - 1):
+            synchronize(device)
+            pause = time.perf_counter()
+            model.eval()
+            value = validate(model)
+            model.train()
+            stats.validation.append((step + 1, round(value, 5)))
+            if value > best[0]:
+                best = (value, {k: v.detach().clone() for k, v in model.state_dict().items()})
+                stats.best_step = step + 1
+            start += time.perf_counter() - pause
+    synchronize(device)
+    stats.seconds = time.perf_counter() - start
+    if best[1] is not None:
+        model.load_state_dict(best[1])
+    model.eval()
+    return stats

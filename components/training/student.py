@@ -1,0 +1,123 @@
+"""The student: MiniLM bi-encoder (mean pooling, L2-normalised), trained multi-task.
+
+``build_tasks`` turns examples into the tasks of ``StudentConfig.tasks``:
+- ``clicks``: in-batch contrastive on clicked pairs (``MultipleNegativesRankingLoss``);
+- ``distill``: the cross-encoder's pool scores (Pearson, margin-MSE or listwise KL);
+- ``judge``: BCE on the judge's P(relevant).
+Every loss is wrapped in ``MatryoshkaLoss`` over ``StudentConfig.matryoshka_dims``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from components.losses import (
+    JudgeBCELoss,
+    ListwiseKLLoss,
+    MarginMSELoss,
+    MatryoshkaLoss,
+    MultipleNegativesRankingLoss,
+    PearsonDistillationLoss,
+)
+from components.training.config import StudentConfig, base_model_path
+from components.training.device import autocast, pick_device, seed_everything
+from components.training.examples import ListExample, PairExample
+from components.training.multitask import MultiTaskStats, Task, train_multitask
+
+
+def build_student(config: StudentConfig, device: torch.device | None = None,
+                  base: Path | str | None = None):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(base or base_model_path(config.base_model)),
+                                device=str(device or pick_device()))
+    model.float()  # train in fp32 (+ bf16 autocast) even from fp16 weights
+    model.max_seq_length = config.max_seq_length
+    return model
+
+
+def distill_loss(config: StudentConfig):
+    if config.distill_loss == "pearson":
+        return PearsonDistillationLoss()
+    if config.distill_loss == "margin_mse":
+        return MarginMSELoss(student_scale=1.0)
+    return ListwiseKLLoss(scale=config.contrastive_scale)
+
+
+def build_tasks(config: StudentConfig, clicks: Sequence[PairExample] = (),
+                distill: Sequence[ListExample] = (),
+                judge: Sequence[PairExample] = ()) -> list[Task]:
+    """The tasks named in ``config.tasks``; a named task without examples is an error."""
+    dims = [d for d in config.matryoshka_dims]
+
+    def wrap(loss):
+        return MatryoshkaLoss(loss, dims=dims)
+
+    available = {
+        "clicks": lambda: Task("clicks", clicks, wrap(MultipleNegativesRankingLoss(
+            scale=config.contrastive_scale)), config.click_batch_size,
+            config.task_weights.get("clicks", 1.0), unique_keyphrases=True),
+        "distill": lambda: Task("distill", distill, wrap(distill_loss(config)),
+                                config.distill_batch_size, config.task_weights.get("distill", 1.0)),
+        "judge": lambda: Task("judge", judge, wrap(JudgeBCELoss(config.bce_scale,
+                                                                config.bce_threshold)),
+                              config.judge_batch_size, config.task_weights.get("judge", 1.0)),
+    }
+    return [available[name]() for name in config.tasks]
+
+
+class InMemoryEncoder:
+    """``encode``/``score_pairs`` over a live SentenceTransformer (validation during training)."""
+
+    def __init__(self, model, truncate_dim: int | None = None, batch_size: int = 256):
+        self.model, self.truncate_dim, self.batch_size = model, truncate_dim, batch_size
+        self.name = "student"
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        from components.training.multitask import embed
+
+        device = next(self.model.parameters()).device
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            with autocast(device):
+                vecs = embed(self.model, list(texts[start:start + self.batch_size]), device)
+            vecs = vecs.float()
+            if self.truncate_dim:
+                vecs = vecs[:, : self.truncate_dim]
+            out.append(torch.nn.functional.normalize(vecs, dim=-1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 1), dtype=np.float32)
+
+    def score_pairs(self, keyphrases: Sequence[str], item_texts: Sequence[str]) -> np.ndarray:
+        unique = list(dict.fromkeys(list(keyphrases) + list(item_texts)))
+        vecs = dict(zip(unique, self.encode(unique), strict=True))
+        return np.array([float(vecs[k] @ vecs[t])
+                         for k, t in zip(keyphrases, item_texts, strict=True)])
+
+
+def train_student(config: StudentConfig, tasks: Sequence[Task], out_dir: Path | str | None,
+                  validate: Callable[[object], float] | None = None,
+                  device: torch.device | None = None) -> tuple[object, MultiTaskStats]:
+    """Build a fresh MiniLM student, train it on ``tasks``, save it at ``out_dir`` (if given)."""
+    device = device or pick_device()
+    seed_everything(config.seed)
+    model = build_student(config, device)
+
+    def validate_model(m):
+        return validate(InMemoryEncoder(m))
+
+    stats = train_multitask(model, tasks, config.max_steps, config.sampler,
+                            config.learning_rate, config.warmup_fraction, device,
+                            seed=config.seed, validate=validate_model if validate else None,
+                            eval_every=config.eval_every)
+    if out_dir is not None:
+        model.save(str(out_dir))
+    return model, stats
+
+
+def task_sizes(tasks: Sequence[Task]) -> Mapping[str, int]:
+    return {t.name: len(t.examples) for t in tasks}

@@ -1,0 +1,23 @@
+# Training: cross-encoder (assistant), pool scoring, multi-task students, evaluation.
+TRAIN_CONFIG ?= components/training/full.yaml
+TEACHER_LABELS ?= $(ARTIFACTS)/judge/teacher_labels.jsonl
+
+.PHONY: bench-train
+bench-train: venv ## Cross-encoder + click-only/distilled/one-step students over seeds -> docs/results/{quality,training}.* (TEACHER_LABELS=, TRAIN_CONFIG=)
+	$(PY) -m components.training.experiment --config $(TRAIN_CONFIG) \
+	  --teacher-labels $(TEACHER_LABELS) --out docs/results --models-dir $(ARTIFACTS)/training
+
+.PHONY: train-demo
+train-demo: venv ## The training experiment at demo size (CPU, small budgets) -> artifacts/training-demo
+	$(PY) -m components.training.experiment --config components/training/demo.yaml \
+	  --teacher-labels $(TEACHER_LABELS) --out $(ARTIFACTS)/training-demo \
+	  --models-dir $(ARTIFACTS)/training-demo/models
+
+.PHONY: simulated-teacher
+simulated-teacher: venv ## Stand-in teacher labels from noisy train-split human grades (until the judge's exist)
+	$(PY) -m components.training.simulated_teacher --out $(ARTIFACTS)/judge/simulated_teacher_labels.jsonl \
+	  --budget 2000 --flip 0.4
+
+.PHONY: test-train
+test-train: venv ## Tests of the losses, training and evaluation
+	$(PY) -m pytest -q tests/losses tests/training tests/evaluation

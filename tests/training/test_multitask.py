@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+from components.losses import MultipleNegativesRankingLoss, PearsonDistillationLoss
+from components.training.examples import ListExample, PairExample
+from components.training.multitask import (
+    Task,
+    batch_stream,
+    collate,
+    task_schedule,
+    train_multitask,
+)
+
+
+def pairs(n, keyphrases=4):
+    return [PairExample(f"kp{i % keyphrases}", f"item {i}", 0.5) for i in range(n)]
+
+
+def lists(n):
+    return [ListExample(f"kp{i}", ("a", "b", "c"), (0.9, 0.5, 0.1)) for i in range(n)]
+
+
+def test_round_robin_and_proportional_schedules():
+    a = Task("a", pairs(30), MultipleNegativesRankingLoss(), 2)
+    b = Task("b", pairs(10), MultipleNegativesRankingLoss(), 2)
+    assert task_schedule([a, b], 5, "round_robin") == ["a", "b", "a", "b", "a"]
+    drawn = task_schedule([a, b], 4000, "proportional", seed=1)
+    assert drawn.count("a") / len(drawn) == pytest.approx(0.75, abs=0.03)
+    with pytest.raises(ValueError, match="sampler"):
+        task_schedule([a], 3, "random")
+
+
+def test_unique_keyphrase_batches_never_repeat_a_keyphrase():
+    task = Task("c", pairs(40, keyphrases=5), MultipleNegativesRankingLoss(), 8,
+                unique_keyphrases=True)
+    stream = batch_stream(task, seed=0)
+    for _ in range(20):
+        batch = next(stream)
+        assert len(batch) == 5  # capped at the number of distinct keyphrases
+        assert len({e.keyphrase for e in batch}) == len(batch)
+
+
+def test_collate_shapes():
+    b = collate(lists(2))
+    assert b.list_size == 3 and b.labels.shape == (2, 3) and len(b.items) == 6
+    p = collate(pairs(3))
+    assert p.list_size == 1 and p.labels.shape == (3,) and p.groups.shape == (3,)
+
+
+def test_task_without_examples_is_an_error():
+    with pytest.raises(ValueError, match="no examples"):
+        Task("empty", [], MultipleNegativesRankingLoss(), 4)
+
+
+@pytest.mark.slow
+def test_multitask_training_lowers_loss_and_keeps_best_checkpoint(tiny_model_dir):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(tiny_model_dir), device="cpu")
+    click = Task("clicks", [PairExample(f"red shoe {i}", f"red shoe model {i}")
+                            for i in range(8)], MultipleNegativesRankingLoss(), 8,
+                 unique_keyphrases=True)
+    distill = Task("distill", lists(4), PearsonDistillationLoss(), 2)
+    calls = []
+
+    def validate(m):
+        calls.append(1)
+        return -len(calls)  # the first evaluation is the best
+
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    stats = train_multitask(model, [click, distill], steps=6, sampler="round_robin",
+                            learning_rate=1e-3, warmup_fraction=0.1,
+                            device=torch.device("cpu"), validate=validate, eval_every=2)
+    assert stats.steps == 6 and stats.examples == {"clicks": 24, "distill": 6}
+    assert [s for s, _ in stats.validation] == [2, 4, 6] and stats.best_step == 2
+    changed = any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert changed
