@@ -160,7 +160,7 @@ class CrossEncoderScorer:
         self.ce = cross_encoder
         self.model = transformers_model(cross_encoder)
         self.tokenizer = cross_encoder.tokenizer
-        self.max_length = max_length or cross_encoder.max_length or 128
+        self.max_length = max_length or getattr(cross_encoder, "max_seq_length", None) or 128
         self.batch_size = batch_size
         self.device = next(self.model.parameters()).device
 

@@ -1,0 +1,31 @@
+"""The KFP contracts compile, and configure_gpu_task asks for a GPU."""
+
+from kfp import compiler, dsl
+
+from components.evaluation.component import evaluate
+from components.training.component import (
+    configure_gpu_task,
+    score_pairs,
+    train_bi_encoder,
+    train_cross_encoder,
+)
+
+
+def test_training_components_compile_into_a_gpu_pipeline(tmp_path):
+    @dsl.pipeline(name="training-contracts")
+    def pipeline():
+        data = dsl.importer(artifact_uri="file:///data", artifact_class=dsl.Dataset).output
+        ce = configure_gpu_task(train_cross_encoder(data=data, labels=data))
+        pool = configure_gpu_task(score_pairs(data=data, clicks=data, labels=data,
+                                              cross_encoder=ce.outputs["model"]))
+        student = configure_gpu_task(train_bi_encoder(data=data, clicks=data, labels=data,
+                                                      scores=pool.outputs["scores"]))
+        evaluate(data=data, student=student.outputs["student"],
+                 cross_encoder=ce.outputs["model"])
+
+    out = tmp_path / "p.yaml"
+    compiler.Compiler().compile(pipeline, str(out))
+    text = out.read_text()
+    assert text.count("accelerator") >= 3 and "nvidia.com/gpu" in text
+    for name in ("train-cross-encoder", "score-pairs", "train-bi-encoder", "evaluate"):
+        assert f"comp-{name}" in text
