@@ -37,6 +37,7 @@ class ExportConfig:
     version: int = 1
     pair_order: str = "keyphrase_first"
     ort_threads: int = 0
+    torch_device: str = "cuda"
 
     def __post_init__(self):
         object.__setattr__(self, "preferred_batch_sizes", tuple(self.preferred_batch_sizes))

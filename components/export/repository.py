@@ -89,7 +89,7 @@ def _copy(files: tuple[str, ...], src: Path, dst: Path, required: tuple[str, ...
 
 
 def _runtime_block(target: str, head: str, pooling: str, dim: int | None,
-                   threads: int) -> tuple[str, str]:
+                   threads: int, device: str = "cuda") -> tuple[str, str]:
     def params(**kv) -> str:
         return "\n".join(f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}'
                          for k, v in kv.items())
@@ -97,9 +97,9 @@ def _runtime_block(target: str, head: str, pooling: str, dim: int | None,
         return ('backend: "python"\n' + params(runtime="onnx", intra_op_threads=threads),
                 "Python backend running ONNX Runtime (CPU) on model.onnx")
     if target == "python-torch":
-        return ('backend: "python"\n' + params(runtime="torch", device="cuda", head=head,
+        return ('backend: "python"\n' + params(runtime="torch", device=device, head=head,
                                                pooling=pooling, dim=dim or ""),
-                "Python backend running torch fp16 on CUDA (hf/ weights, graphs.py)")
+                "Python backend running torch on hf/ weights through graphs.py (fp16 on CUDA)")
     if target == "onnxruntime":
         return 'platform: "onnxruntime_onnx"', "Triton ONNX Runtime backend on model.onnx"
     if target == "tensorrt":
@@ -124,8 +124,8 @@ def encoder_config(name: str, target: str, config: ExportConfig, head: str,
                    pooling: str = "mean", dim: int | None = None) -> str:
     """``config.pbtxt`` text of ``encoder`` (head ``embedding``) or ``cross_encoder`` (``score``)."""
     id_type = "TYPE_INT32" if target == "tensorrt" else "TYPE_INT64"
-    runtime, comment = _runtime_block(target, head, pooling,
-                                      config.matryoshka_dim, config.ort_threads)
+    runtime, comment = _runtime_block(target, head, pooling, config.matryoshka_dim,
+                                      config.ort_threads, config.torch_device)
     kind = "KIND_GPU" if target == "tensorrt" else config.encoder_kind
     return render_config(
         name, name=name, runtime=runtime, runtime_comment=comment, id_type=id_type,
