@@ -1,7 +1,10 @@
-"""The kpdistill pipeline: data → click log → (judge → cross-encoder → student) → evaluation.
+"""The kpdistill pipeline: data → clicks → judge → cross-encoder → student → export → index.
 
 Wiring only; each step's work lives in ``components/<stage>/`` and its contract in that
-stage's ``component.py``.
+stage's ``component.py``. Defaults are the small local budgets of ``make demo``; a cluster run
+passes ``training_config=components/training/full.yaml`` and a larger ``judge_budget``.
+Resource requests (GPUs, retries, the judge endpoint's secret) apply on a cluster and are
+ignored by kfp.local.
 """
 
 from kfp import dsl
@@ -9,6 +12,16 @@ from kfp import dsl
 from components.baselines.component import evaluate_baselines
 from components.clicks.component import simulate_click_log
 from components.data.component import prepare_data
+from components.evaluation.component import evaluate
+from components.export.component import export_model
+from components.indexing.component import build_index
+from components.judge.component import configure_judge_task, generate_candidates, judge_pairs
+from components.training.component import (
+    configure_gpu_task,
+    score_pairs,
+    train_bi_encoder,
+    train_cross_encoder,
+)
 
 PIPELINE_NAME = "kpdistill"
 
@@ -16,13 +29,55 @@ PIPELINE_NAME = "kpdistill"
 @dsl.pipeline(name=PIPELINE_NAME,
               description="Distil an LLM judge through a cross-encoder into a bi-encoder for "
                           "advertiser keyphrase recommendation.")
-def kpdistill_pipeline(data_dir: str = "", split_seed: int = 13, click_seed: int = 7,
-                       baseline_models: list = ["random", "bm25", "minilm_zero_shot",  # noqa: B006
-                                                "mpnet_zero_shot"],
-                       eval_splits: list = ["test"]):  # noqa: B006
+def kpdistill_pipeline(
+    data_dir: str = "",
+    split_seed: int = 13,
+    click_seed: int = 7,
+    baseline_models: list = ["random", "bm25", "minilm_zero_shot"],  # noqa: B006
+    judge_budget: int = 96,
+    judge_model: str = "",
+    judge_endpoint_url: str = "",
+    training_config: str = "",
+    student_seed: int = 0,
+    model_version: str = "student",
+    milvus_uri: str = "",
+):
     data = prepare_data(data_dir=data_dir, split_seed=split_seed).set_display_name("data")
-    clicks = simulate_click_log(data=data.outputs["data"], seed=click_seed)
-    clicks.set_display_name("click log")
-    baselines = evaluate_baselines(data=data.outputs["data"], models=baseline_models,
-                                   splits=eval_splits)
-    baselines.set_display_name("baselines")
+    bundle = data.outputs["data"]
+    clicks = simulate_click_log(data=bundle, seed=click_seed).set_display_name("click log")
+    click_log = clicks.outputs["clicks"]
+    evaluate_baselines(data=bundle, models=baseline_models,
+                       splits=["test"]).set_display_name("baselines")
+
+    candidates = generate_candidates(data=bundle, clicks=click_log, budget=judge_budget)
+    judge = judge_pairs(data=bundle, candidates=candidates.outputs["candidates"],
+                        model=judge_model, endpoint_url=judge_endpoint_url)
+    configure_judge_task(judge).set_display_name("LLM judge")
+    labels = judge.outputs["labels"]
+
+    assistant = train_cross_encoder(data=bundle, labels=labels, config_path=training_config)
+    configure_gpu_task(assistant).set_display_name("cross-encoder")
+    pool = score_pairs(data=bundle, clicks=click_log, labels=labels,
+                       cross_encoder=assistant.outputs["model"], config_path=training_config)
+    configure_gpu_task(pool).set_display_name("score pool")
+
+    distilled = train_bi_encoder(data=bundle, clicks=click_log, labels=labels,
+                                 scores=pool.outputs["scores"], config_path=training_config,
+                                 tasks=["clicks", "distill", "judge"], seed=student_seed)
+    configure_gpu_task(distilled).set_display_name("student (distilled)")
+    click_only = train_bi_encoder(data=bundle, clicks=click_log, labels=labels,
+                                  scores=pool.outputs["scores"], config_path=training_config,
+                                  tasks=["clicks"], seed=student_seed)
+    configure_gpu_task(click_only).set_display_name("student (click-only)")
+
+    evaluate(data=bundle, student=distilled.outputs["student"],
+             cross_encoder=assistant.outputs["model"],
+             name="distilled").set_display_name("evaluate distilled")
+    evaluate(data=bundle, student=click_only.outputs["student"],
+             cross_encoder=assistant.outputs["model"], name="click_only",
+             dims=[384]).set_display_name("evaluate click-only")
+
+    export = export_model(student=distilled.outputs["student"],
+                          cross_encoder=assistant.outputs["model"]).set_display_name("export")
+    build_index(data=bundle, student=distilled.outputs["student"], model_version=model_version,
+                milvus_uri=milvus_uri).set_display_name("index").after(export)

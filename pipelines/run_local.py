@@ -1,15 +1,19 @@
-"""Run the whole pipeline on this machine with kfp.local (no Kubernetes, no Docker).
+"""Run the whole pipeline on this machine with kfp.local (no Kubernetes, no Docker), then
+serve what it trained.
 
-    python -m pipelines.run_local --workdir artifacts/local
+    python -m pipelines.run_local --workdir artifacts/local [--no-serve]
 
-Each step runs as a subprocess of this environment (SubprocessRunner, no venv, no pip
-install at run time); artifacts land under ``--workdir``. At the end the evaluation tables
-are printed.
+Each step runs as a subprocess of this environment (SubprocessRunner, no venv, no pip install
+at run time); artifacts land under ``--workdir``. At the end the evaluation tables are printed
+and, unless ``--no-serve``, Triton and the gRPC gateway are started on loopback on the exported
+model repository and index, and real test-split items get recommendations.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,33 +21,61 @@ from kfp import local
 
 from pipelines.kpdistill import PIPELINE_NAME, kpdistill_pipeline
 
+REPORTS = [
+    ("Baselines", "evaluate-baselines", "report"),
+    ("Cross-encoder (assistant) on test queries", "train-cross-encoder", "report"),
+    ("Distilled student", "evaluate", "report"),
+    ("Click-only student", "evaluate-2", "report"),
+]
 
-def newest_output(workdir: Path, task_dir: str, name: str) -> Path:
+
+def latest_run(workdir: Path) -> Path:
     runs = sorted((p for p in workdir.glob(f"{PIPELINE_NAME}-*") if p.is_dir()),
                   key=lambda p: p.stat().st_mtime)
     if not runs:
         raise FileNotFoundError(f"no run of {PIPELINE_NAME} under {workdir}")
-    path = runs[-1] / task_dir / name
+    return runs[-1]
+
+
+def newest_output(workdir: Path, task_dir: str, name: str) -> Path:
+    path = latest_run(workdir) / task_dir / name
     if not path.exists():
         raise FileNotFoundError(path)
     return path
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=Path("artifacts/local"))
     parser.add_argument("--data-dir", default="")
+    parser.add_argument("--judge-budget", type=int, default=96)
+    parser.add_argument("--training-config", default="")
+    parser.add_argument("--no-serve", action="store_true", help="stop after the pipeline")
     args = parser.parse_args(argv)
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(workdir),
                raise_on_error=True)
     start = time.perf_counter()
-    kpdistill_pipeline(data_dir=args.data_dir)
+    kpdistill_pipeline(data_dir=args.data_dir, judge_budget=args.judge_budget,
+                       training_config=args.training_config)
     took = time.perf_counter() - start
-    print(f"\nPipeline {PIPELINE_NAME} finished locally in {took:.0f} s; artifacts in {workdir}\n")
-    print(newest_output(workdir, "evaluate-baselines", "report").read_text())
-    return 0
+    run = latest_run(workdir)
+    print(f"\nPipeline {PIPELINE_NAME} finished locally in {took:.0f} s; artifacts in {run}\n")
+    for title, task, name in REPORTS:
+        path = run / task / name
+        if path.exists():
+            print(f"## {title}\n\n{path.read_text()}")
+    if args.no_serve:
+        return 0
+    print("## Serving the trained student: Triton + gateway on loopback\n", flush=True)
+    return subprocess.call([
+        sys.executable, "-m", "serving.gateway.demo",
+        "--model-repository", str(run / "export-model" / "model_repository"),
+        "--student", str(run / "train-bi-encoder" / "student"),
+        "--index-uri", str(run / "build-index" / "index" / "keyphrases.db"),
+    ])
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ def test_compiled_pipeline_has_steps_and_typed_artifacts(tmp_path):
     spec = docs[0]
     assert spec["pipelineInfo"]["name"] == "kpdistill"
     tasks = spec["root"]["dag"]["tasks"]
-    for step in ("prepare-data", "simulate-click-log", "evaluate-baselines"):
+    steps = ("prepare-data", "simulate-click-log", "evaluate-baselines", "generate-candidates",
+             "judge-pairs", "train-cross-encoder", "score-pairs", "train-bi-encoder",
+             "train-bi-encoder-2", "evaluate", "evaluate-2", "export-model", "build-index")
+    for step in steps:
         assert step in tasks, f"{step} missing from {sorted(tasks)}"
     comps = spec["components"]
     outputs = comps["comp-evaluate-baselines"]["outputDefinitions"]["artifacts"]
@@ -30,7 +33,19 @@ def test_one_image_and_no_runtime_pip_install(tmp_path):
     from components.image import IMAGE
 
     text = compile_pipeline(tmp_path).read_text()
-    executors = yaml.safe_load(text)["deploymentSpec"]["executors"]
+    executors = next(yaml.safe_load_all(text))["deploymentSpec"]["executors"]
     images = {e["container"]["image"] for e in executors.values()}
     assert images == {IMAGE}
     assert "pip install" not in text
+
+
+def test_gpu_steps_request_accelerators_and_judge_key_is_a_secret(tmp_path):
+    spec = yaml.safe_load_all(compile_pipeline(tmp_path).read_text())
+    docs = list(spec)
+    executors = docs[0]["deploymentSpec"]["executors"]
+    for name in ("exec-judge-pairs", "exec-train-cross-encoder", "exec-train-bi-encoder"):
+        resources = executors[name]["container"]["resources"]
+        assert resources["accelerator"]["resourceCount"] == "1", name
+    platform = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    secret_env = platform["exec-judge-pairs"]["secretAsEnv"][0]
+    assert secret_env["keyToEnv"][0]["envVar"] == "KPDISTILL_JUDGE_API_KEY"
