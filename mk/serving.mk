@@ -4,6 +4,7 @@ TRITON_STUB := $(VENV)/triton-stub/.installed
 PERF_VENV ?= $(VENV)/perf-tools
 PERF_STAMP := $(PERF_VENV)/.installed
 PERF_ARGS ?=
+PERF_NOTES ?= shared 2-core x86_64 CPU (the CI machine), ONNX Runtime encoder, 1 instance; other jobs share the cores
 
 # numpy 1 for the Python-backend stub of the PyPI Triton server (see requirements/triton-stub.txt)
 $(TRITON_STUB): requirements/triton-stub.txt | $(STAMP)
@@ -42,4 +43,4 @@ perf-env: $(PERF_STAMP) ## perf_analyzer in its own environment (.venv/perf-tool
 .PHONY: perf
 perf: venv $(TRITON_STUB) $(PERF_STAMP) $(MODEL_REPOSITORY)/embed_text/config.pbtxt ## perf_analyzer sweep of embed_text and encoder on CPU -> docs/results/serving.{json,md}
 	$(PY) -m serving.triton.perf --model-repository $(MODEL_REPOSITORY) --perf-venv $(PERF_VENV) \
-	  --hardware cpu --out docs/results $(PERF_ARGS)
+	  --hardware cpu --notes "$(PERF_NOTES)" --out docs/results --command "$(strip make perf $(PERF_ARGS))" $(PERF_ARGS)
