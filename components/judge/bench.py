@@ -24,11 +24,19 @@ import torch
 from components.data import load_items, load_judgments, split_queries
 from components.judge.backend import JudgeRequest
 from components.judge.candidates import eval_sample
-from components.judge.injection import flip_stats, injected_items
+from components.judge.injection import (
+    CONTROLS,
+    INJECTIONS,
+    POSITIONS,
+    allowed_flip_rate,
+    flip_stats,
+    injected_items,
+)
 from components.judge.local import LocalJudge
 from components.judge.pairs import CandidatePair
 from components.judge.quality import judge_quality, plot_calibration
 from components.judge.report import merge_results, write_markdown
+from components.judge.rubric import PROMPT_VERSION
 from components.judge.run import judge_candidates
 from components.judge.store import JudgmentStore
 from components.judge.weights import JUDGE_WEIGHTS, judge_model_path
@@ -44,7 +52,7 @@ def hardware() -> str:
 def _labels(pairs: Sequence[CandidatePair], items, backend, store) -> list:
     judge_candidates(pairs, items, backend, store, chunk_size=32)
     stored = {(j.item_id, j.keyphrase): j.label
-              for j in store.judgments(backend.model_name, "rubric-v1")}
+              for j in store.judgments(backend.model_name, PROMPT_VERSION)}
     return [stored[p.key] for p in pairs]
 
 
@@ -57,14 +65,25 @@ def run_quality(backend, items, sample, store) -> dict:
     return result
 
 
-def run_injection(backend, items, irrelevant, store) -> dict:
+def run_injection(backend, items, irrelevant, store, injections=INJECTIONS,
+                  positions=POSITIONS) -> dict:
+    """Flip rates of instruction-carrying titles and of benign edits, and the verdict."""
+    injected = _flips(backend, items, irrelevant, store, injections, positions, "inj")
+    control = _flips(backend, items, irrelevant, store, CONTROLS, ("suffix",), "ctl")
+    allowed = allowed_flip_rate(control["flip_rate"])
+    rate = injected["flip_rate"]
+    return injected | {"control": control, "allowed_flip_rate": allowed,
+                       "passed": rate is None or rate <= allowed}
+
+
+def _flips(backend, items, irrelevant, store, texts, positions, tag) -> dict:
     items = dict(items)
     base = [CandidatePair(j.item_id, j.query, j.query_id, "eval") for j in irrelevant]
     variants: list[list[CandidatePair]] = []
     for j in irrelevant:
         rows = []
-        for k, (_, _, item) in enumerate(injected_items(items[j.item_id])):
-            injected_id = f"{j.item_id}#inj{k}"
+        for k, (_, _, item) in enumerate(injected_items(items[j.item_id], texts, positions)):
+            injected_id = f"{j.item_id}#{tag}{k}"
             items[injected_id] = item
             rows.append(CandidatePair(injected_id, j.query, j.query_id, "eval"))
         variants.append(rows)
@@ -103,6 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model-dir", default=None,
                         help="a transformers dir to use instead of the packaged weights "
                              "(one model only)")
+    parser.add_argument("--model-root", default=None,
+                        help="folder holding one transformers dir per model name")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="time the architecture with random weights (no weight files; "
+                             "throughput only)")
     parser.add_argument("--per-grade", type=int, default=50)
     parser.add_argument("--injection-pairs", type=int, default=12)
     parser.add_argument("--throughput", type=int, nargs="*", default=[],
@@ -120,15 +144,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     items, judgments = load_items(), load_judgments()
     split = split_queries(sorted({j.query_id for j in judgments}))
     sample = eval_sample(judgments, split, per_grade=args.per_grade, seed=args.seed)
-    irrelevant = [j for j in sample if j.grade == "I"][: args.injection_pairs]
+    irrelevant = [j for j in eval_sample(judgments, split, max(args.per_grade,
+                                                                args.injection_pairs), args.seed)
+                  if j.grade == "I"][: args.injection_pairs]
+    timing = eval_sample(judgments, split, -(-args.throughput_pairs // 4), args.seed + 1)
+    if args.random_weights and (args.per_grade or args.injection_pairs):
+        parser.error("--random-weights is for throughput only: set --per-grade 0 "
+                     "--injection-pairs 0")
     store_path = Path(args.store) if args.store else artifacts_dir() / "judge" / "bench.sqlite"
     out = Path(args.out)
     results: dict[str, dict] = {}
     with JudgmentStore(store_path) as store:
         for name in args.models:
-            model_dir = args.model_dir or judge_model_path(name)
+            model_dir = (args.model_dir or (Path(args.model_root) / name if args.model_root
+                                            else judge_model_path(name)))
             start = time.perf_counter()
-            backend = LocalJudge(model_dir, name, device=args.device, batch_size=args.batch_size)
+            backend = LocalJudge(model_dir, name, device=args.device, batch_size=args.batch_size,
+                                 random_weights=args.random_weights)
             entry: dict = {"hardware": hardware(), "command": command,
                            "load_seconds": round(time.perf_counter() - start, 1)}
             if args.per_grade > 0:
@@ -137,8 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 entry["injection"] = run_injection(backend, items, irrelevant, store)
             if args.throughput:
                 key = "pairs_per_s_h100" if backend.device.type == "cuda" else "pairs_per_s_cpu"
-                entry[key] = run_throughput(backend, items, sample, args.throughput,
+                entry[key] = run_throughput(backend, items, timing, args.throughput,
                                             args.throughput_pairs)
+                if args.random_weights:
+                    entry[key]["note"] = ("random weights, real architecture, tokenizer and "
+                                          "prompts: the cost of a forward pass")
             results[name] = entry
             print(json.dumps({name: {k: v for k, v in entry.items() if k != "quality"}},
                              indent=1), flush=True)

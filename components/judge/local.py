@@ -14,13 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
+from components.data.esci import Item
 from components.judge.backend import JudgeRequest
 from components.judge.reading import SoftLabel, grade_token_ids, soft_label_from_logits
-from components.judge.rubric import SYSTEM_PROMPT, RenderLimits, render_user_message
+from components.judge.rubric import SYSTEM_PROMPT, RenderLimits, chat_messages, render_user_message
 
 _MARK = "\u2063PAIR\u2063"  # placeholder that splits the rendered template into prefix/suffix
+_TEMPLATE_ITEM = Item(item_id="template", title="template")
 
 
 def pick_device(device: str = "auto") -> tuple[torch.device, torch.dtype]:
@@ -34,7 +36,8 @@ def pick_device(device: str = "auto") -> tuple[torch.device, torch.dtype]:
 class LocalJudge:
     def __init__(self, model_dir: Path | str, model_name: str, device: str = "auto",
                  batch_size: int = 16, prefix_cache: bool = True, min_grade_mass: float = 0.05,
-                 limits: RenderLimits | None = None, threads: int | None = None):
+                 limits: RenderLimits | None = None, threads: int | None = None,
+                 random_weights: bool = False):
         if threads:
             torch.set_num_threads(threads)
         self.model_name = model_name
@@ -44,7 +47,11 @@ class LocalJudge:
         self.min_grade_mass = min_grade_mass
         self.limits = limits or RenderLimits()
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=self.dtype)
+        if random_weights:  # same architecture and cost, no weight file (timing only)
+            config = AutoConfig.from_pretrained(model_dir)
+            self.model = AutoModelForCausalLM.from_config(config, dtype=self.dtype)
+        else:
+            self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=self.dtype)
         self.model.to(self.device).eval()
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
@@ -66,7 +73,7 @@ class LocalJudge:
 
     # -- prompt ---------------------------------------------------------------------------
     def _split_template(self) -> tuple[str, str]:
-        messages = [{"role": "system", "content": SYSTEM_PROMPT},
+        messages = [*chat_messages(_TEMPLATE_ITEM, "x", self.limits)[:-1],
                     {"role": "user", "content": _MARK}]
         if self.tokenizer.chat_template:
             text = self.tokenizer.apply_chat_template(messages, tokenize=False,

@@ -39,7 +39,7 @@ class SoftLabel:
 
 
 def p_relevant(probs: Mapping[str, float]) -> float:
-    """P(relevant) = P(Exact) + P(Substitute): ESCI's E∪S, the project's relevance label."""
+    """P(relevant) = P(E) + P(S) (exact + substitute): ESCI's E∪S, the relevance label."""
     return float(sum(probs[g] for g in RELEVANT))
 
 
@@ -112,7 +112,7 @@ _WORD = re.compile(r"[A-Za-z]+")
 
 
 def grade_of_text(text: str) -> str | None:
-    """The grade named by the first word of an answer ("Exact.", " substitute"), else None."""
+    """The grade named by the first word of an answer (" Yes.", "partly"), else None."""
     match = _WORD.search(text or "")
     if not match:
         return None

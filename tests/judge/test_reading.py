@@ -6,10 +6,12 @@ import pytest
 from components.judge.reading import (
     grade_of_text,
     grade_token_ids,
+    grade_variants,
     p_relevant,
     soft_label_from_logits,
     soft_label_from_top_logprobs,
 )
+from components.judge.rubric import GRADE_WORDS as W
 
 IDS = {"E": [1, 2], "S": [3], "C": [4], "I": [5]}
 
@@ -52,30 +54,32 @@ def test_p_relevant_is_exact_plus_substitute():
 
 
 def test_grade_token_ids_uses_first_tokens_and_rejects_collisions():
-    vocab = {"Exact": [10, 11], " Exact": [12], "exact": [10], " exact": [13], "EXACT": [14],
-             "Substitute": [20], " Substitute": [21], "substitute": [20], " substitute": [22],
-             "SUBSTITUTE": [23], "Complement": [30], " Complement": [31], "complement": [30],
-             " complement": [32], "COMPLEMENT": [33], "Irrelevant": [40], " Irrelevant": [41],
-             "irrelevant": [40], " irrelevant": [42], "IRRELEVANT": [43]}
+    vocab, next_id = {}, 10
+    for grade in "ESCI":
+        for variant in grade_variants(W[grade]):
+            vocab[variant] = [next_id, 999]
+            next_id += 1
     ids = grade_token_ids(lambda t: vocab[t])
-    assert sorted(ids["E"]) == [10, 12, 13, 14]
-    assert set(ids["I"]) == {40, 41, 42, 43}
-    clash = dict(vocab, **{w: [99] for w in vocab if w.lower().strip() in ("exact", "substitute")})
+    assert all(len(ids[g]) == len(grade_variants(W[g])) for g in "ESCI")
+    assert not set(ids["E"]) & set(ids["I"])
+    clash = {t: ([7] if t.strip().lower() in (W["E"].lower(), W["S"].lower()) else v)
+             for t, v in vocab.items()}
     with pytest.raises(ValueError, match="no distinct first token"):
         grade_token_ids(lambda t: clash[t])
 
 
-@pytest.mark.parametrize("text,grade", [("Exact", "E"), (" substitute.", "S"), ("Comp", "C"),
-                                        ("IRRELEVANT", "I"), ("Sure, here", None), ("", None),
-                                        ("**Exact**", "E")])
+@pytest.mark.parametrize("text,grade", [(W["E"], "E"), (f" {W['S'].lower()}.", "S"),
+                                        (W["C"][:3], "C"), (W["I"].upper(), "I"),
+                                        ("Sure, here", None), ("", None),
+                                        (f"**{W['E']}**", "E")])
 def test_grade_of_text(text, grade):
     assert grade_of_text(text) == grade
 
 
 def test_top_logprobs_pool_spellings_and_renormalise():
-    top = [("Ex", math.log(0.5)), (" Exact", math.log(0.1)), ("Sub", math.log(0.2)),
-           ("The", math.log(0.15))]
-    label = soft_label_from_top_logprobs(top, "Exact")
+    top = [(W["E"][:2], math.log(0.5)), (" " + W["E"], math.log(0.1)),
+           (W["S"][:3], math.log(0.2)), ("The", math.log(0.15))]
+    label = soft_label_from_top_logprobs(top, W["E"])
     assert label.status == "ok"
     assert label.probs["E"] == pytest.approx(0.6 / 0.8)
     assert label.probs["S"] == pytest.approx(0.2 / 0.8)
@@ -83,7 +87,7 @@ def test_top_logprobs_pool_spellings_and_renormalise():
 
 
 def test_text_without_logprobs_gives_one_hot_and_garbage_is_unreadable():
-    assert soft_label_from_top_logprobs([], "Complement").probs == {
+    assert soft_label_from_top_logprobs([], W["C"]).probs == {
         "E": 0.0, "S": 0.0, "C": 1.0, "I": 0.0}
-    bad = soft_label_from_top_logprobs([("I'm", -0.1)], "I'm sorry, I cannot")
-    assert bad.status == "unreadable" and bad.raw == "I'm sorry, I cannot"
+    bad = soft_label_from_top_logprobs([("Sure", -0.1)], "Sure, let me think")
+    assert bad.status == "unreadable" and bad.raw == "Sure, let me think"

@@ -13,6 +13,7 @@ from components.data.esci import Item
 from components.judge.backend import JudgeRequest
 from components.judge.config import EndpointConfig, JudgeConfig
 from components.judge.remote import EndpointError, OpenAIJudge
+from components.judge.rubric import GRADE_WORDS as W
 
 
 def _completion(text, top=None):
@@ -43,7 +44,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         assert self.path == "/v1/chat/completions"
-        keyphrase = body["messages"][1]["content"].split('keyphrase: "')[1].split('"')[0]
+        keyphrase = body["messages"][-1]["content"].split('Search query: "')[1].split('"')[0]
         Handler.hits[keyphrase] += 1
         Handler.auth.append(self.headers.get("Authorization"))
         n = Handler.hits[keyphrase]
@@ -54,9 +55,9 @@ class Handler(BaseHTTPRequestHandler):
         if keyphrase == "bad":
             return self._send(400, {"error": "bad request"})
         if keyphrase == "garbage":
-            return self._send(200, _completion("I'm sorry, I can't grade that."))
-        top = [("Exact", math.log(0.7)), ("Sub", math.log(0.2)), ("Ir", math.log(0.05))]
-        return self._send(200, _completion("Exact", top))
+            return self._send(200, _completion("Sorry, I can't grade that."))
+        top = [(W["E"], math.log(0.7)), (W["S"][:3], math.log(0.2)), (W["I"], math.log(0.05))]
+        return self._send(200, _completion(W["E"], top))
 
 
 @pytest.fixture
@@ -115,7 +116,7 @@ def test_400_is_not_retried(server):
 
 def test_unreadable_answer_keeps_raw_text(server):
     [label] = _judge(server).judge([_req("garbage")])
-    assert label.status == "unreadable" and "sorry" in label.raw
+    assert label.status == "unreadable" and "Sorry" in label.raw
 
 
 def test_connection_refused_is_retried_then_raises():

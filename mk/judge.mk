@@ -1,0 +1,25 @@
+# The LLM judge (components/judge): quality against human labels, injection, throughput.
+JUDGE_MODELS ?= qwen2.5-coder-0.5b-instruct smollm2-135m-instruct
+JUDGE_PER_GRADE ?= 25
+JUDGE_INJECTION_PAIRS ?= 4
+JUDGE_BATCH_SIZES ?= 1 4 16
+JUDGE_CANDIDATES ?= $(ARTIFACTS)/judge/candidates.jsonl
+
+.PHONY: bench-judge
+bench-judge: venv ## Judge vs human ESCI labels (AUC, kappa, confusion, calibration) + injection flip rate -> docs/results/judge.{json,md}
+	$(PY) -m components.judge.bench --models $(JUDGE_MODELS) --per-grade $(JUDGE_PER_GRADE) \
+	  --injection-pairs $(JUDGE_INJECTION_PAIRS) --out docs/results
+
+.PHONY: bench-judge-throughput
+bench-judge-throughput: venv ## Judge pairs/s on this machine at JUDGE_BATCH_SIZES (cpu or cuda) -> docs/results/judge.json
+	$(PY) -m components.judge.bench --models $(JUDGE_MODELS) --per-grade 0 --injection-pairs 0 \
+	  --throughput $(JUDGE_BATCH_SIZES) --throughput-pairs 32 --out docs/results
+
+.PHONY: judge-weights
+judge-weights: venv ## Convert the judge GGUF weights once into the cache (hash-checked)
+	$(PY) -c "from components.judge.weights import JUDGE_WEIGHTS, judge_model_path; [print(judge_model_path(n)) for n in JUDGE_WEIGHTS]"
+
+.PHONY: judge
+judge: venv ## Judge JUDGE_CANDIDATES (JSONL) resumably into artifacts/judge/{judgments.sqlite,teacher_labels.jsonl}
+	$(PY) -m components.judge.run --candidates $(JUDGE_CANDIDATES) \
+	  --store $(ARTIFACTS)/judge/judgments.sqlite --out $(ARTIFACTS)/judge/teacher_labels.jsonl
