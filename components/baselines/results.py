@@ -35,14 +35,15 @@ def _fmt(v) -> str:
 
 
 def markdown_table(models: dict, split: str) -> str:
-    lines = [f"| model ({split} queries) | " + " | ".join(COLUMNS) + " | queries |",
-             "|---|" + "---|" * (len(COLUMNS) + 1)]
+    lines = [f"| model ({split} queries) | " + " | ".join(COLUMNS)
+             + " | judged recs | queries |",
+             "|---|" + "---|" * (len(COLUMNS) + 2)]
     for key, entry in models.items():
         row = entry.get(split)
         if not row:
             continue
         lines.append(f"| {key} | " + " | ".join(_fmt(row.get(c)) for c in COLUMNS)
-                     + f" | {row.get('queries', '')} |")
+                     + f" | {row.get('judged_recommendations', '')} | {row.get('queries', '')} |")
     return "\n".join(lines)
 
 
@@ -51,7 +52,8 @@ def write_markdown(path: Path, data: dict, title: str = "Offline quality") -> st
     parts = [f"# {title}", "",
              "Human ESCI labels; gains E 1.0 / S 0.1 / C 0.01 / I 0; relevant = E or S; "
              "irrelevant_rate@10 = share of an item's top-10 keyphrases (whole universe) that "
-             "humans judged I, among judged pairs. Written by the command in each row.", ""]
+             "humans judged I, among judged pairs ('judged recs' of them). Written by the command "
+             "in each row.", ""]
     for split in ("test", "all"):
         parts += [markdown_table(models, split), ""]
     parts += ["| model | command |", "|---|---|"]
