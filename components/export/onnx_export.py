@@ -66,6 +66,22 @@ def export_cross_encoder(cross_encoder_dir: Path, out_path: Path, config: Export
     return _export(graph, CROSS_ENCODER_INPUTS, "score", out_path, config.opset)
 
 
+def save_torchscript(graph: torch.nn.Module, inputs: tuple[str, ...], out_path: Path) -> Path:
+    """A traced TorchScript copy of ``graph`` (fp32, CPU) for the torch serving target.
+
+    The served model loads it with ``torch.jit.load`` alone (no transformers in the server's
+    Python). Traced on a padded batch, so the attention-mask path is the one recorded.
+    """
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.tmp{os.getpid()}")
+    with torch.inference_mode(False), torch.no_grad():
+        traced = torch.jit.trace(graph.eval(), _dummy(inputs, batch=3, seq=12), check_trace=False)
+    torch.jit.save(traced, str(tmp))
+    tmp.replace(out_path)
+    return out_path
+
+
 def embedding_dim(onnx_path: Path) -> int:
     """Static width of the ``embedding`` output of an exported student."""
     model = onnx.load(str(onnx_path), load_external_data=False)

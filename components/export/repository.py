@@ -10,7 +10,7 @@ Layout (templates in ``model_repository/``; every version folder is published at
     score_pairs/     ensemble pair_tokenizer -> cross_encoder (ITEM_TEXT, KEYPHRASE -> score)
 
 Targets for the two encoders: ``python-onnx`` (Python backend + ONNX Runtime, CPU; the one the
-PyPI Triton server can serve), ``python-torch`` (Python backend + torch fp16 on CUDA),
+PyPI Triton server can serve), ``python-torch`` (Python backend + traced TorchScript, fp16 on CUDA),
 ``onnxruntime`` (Triton's ONNX Runtime backend) and ``tensorrt`` (FP16 plan, NVIDIA containers).
 Nothing is published unless both ONNX exports pass their parity check against torch.
 """
@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                    "vocab.txt")
-HF_FILES = ("config.json", "model.safetensors")
-GRAPHS_MODULE = Path(__file__).with_name("graphs.py")
 MODELS = ("tokenizer", "encoder", "embed_text", "pair_tokenizer", "cross_encoder", "score_pairs")
 
 
@@ -97,9 +95,8 @@ def _runtime_block(target: str, head: str, pooling: str, dim: int | None,
         return ('backend: "python"\n' + params(runtime="onnx", intra_op_threads=threads),
                 "Python backend running ONNX Runtime (CPU) on model.onnx")
     if target == "python-torch":
-        return ('backend: "python"\n' + params(runtime="torch", device=device, head=head,
-                                               pooling=pooling, dim=dim or ""),
-                "Python backend running torch on hf/ weights through graphs.py (fp16 on CUDA)")
+        return ('backend: "python"\n' + params(runtime="torch", device=device),
+                "Python backend running the traced TorchScript model.pt (fp16 on CUDA)")
     if target == "onnxruntime":
         return 'platform: "onnxruntime_onnx"', "Triton ONNX Runtime backend on model.onnx"
     if target == "tensorrt":
@@ -150,9 +147,7 @@ def _encoder_model(out: Path, name: str, target: str, model_dir: Path, onnx_path
             for module in ("model.py", "encoding.py"):
                 shutil.copy2(TEMPLATE_DIR / "encoder" / "1" / module, version_dir / module)
         if target == "python-torch":
-            shutil.copy2(GRAPHS_MODULE, version_dir / "graphs.py")
-            (version_dir / "hf").mkdir()
-            _copy(HF_FILES, backbone_dir(model_dir), version_dir / "hf", required=HF_FILES)
+            _trace(model_dir, head, config, version_dir / "model.pt")
         elif target == "tensorrt":
             _build_plan(model_dir, head, inputs, config, version_dir / "model.plan")
         else:
@@ -160,6 +155,13 @@ def _encoder_model(out: Path, name: str, target: str, model_dir: Path, onnx_path
         (version_dir / "parity.json").write_text(json.dumps(report, indent=2))
 
     publish_version(model_dir_out, config.version, populate)
+
+
+def _trace(model_dir: Path, head: str, config: ExportConfig, out_path: Path) -> None:
+    from components.export.graphs import load_embedding_graph, load_score_graph
+    graph = (load_embedding_graph(model_dir, config.matryoshka_dim, attn_implementation="sdpa")
+             if head == "embedding" else load_score_graph(model_dir, attn_implementation="sdpa"))
+    onnx_export.save_torchscript(graph, _inputs(head), out_path)
 
 
 def _build_plan(model_dir: Path, head: str, inputs: tuple[str, ...], config: ExportConfig,

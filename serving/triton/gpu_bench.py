@@ -4,7 +4,10 @@ against the same model called directly from torch and against its FLOP bound.
 Runs where only the image's own packages exist (torch, transformers, sentence-transformers,
 onnx, onnxruntime): the model weights are random, initialised from the student's
 ``config.json`` (throughput does not depend on weight values; the MiniLM weights are too large
-to bring along), the server and perf_analyzer come unpacked from the carried archives.
+to bring along), the server and perf_analyzer come unpacked from the carried archives. The
+served encoder is the traced TorchScript ``model.pt`` (fp16): the server's Python cannot import
+transformers, because the Triton stub needs numpy 1 and the image's transformers does not load
+with it.
 
     python -m serving.triton.gpu_bench --skeleton DIR --workdir DIR --out DIR \
         --perf-analyzer PATH --extra-lib DIR
@@ -80,7 +83,7 @@ def time_batches(fn, tokens: dict, batch: int, min_s: float = 1.0) -> float:
 
 
 def torch_direct(student: Path, tokens: dict, batches: list[int], compile_batches: list[int],
-                 device: str = "cuda") -> list[dict]:
+                 device: str = "cuda", traced: Path | None = None) -> list[dict]:
     """The served graph (fp16, sdpa) called directly: GPU-resident inputs, and numpy in/out."""
     graph = load_embedding_graph(student, attn_implementation="sdpa").to(device).eval()
     if device != "cpu":
@@ -103,6 +106,15 @@ def torch_direct(student: Path, tokens: dict, batches: list[int], compile_batche
                          "seq_per_s_numpy_roundtrip": round(time_batches(roundtrip, tokens,
                                                                          batch))})
             print("torch direct", rows[-1], flush=True)
+        if traced is not None:  # the served artifact itself (model.pt), called from torch
+            script = torch.jit.load(str(traced), map_location=device).eval()
+            script = script.half() if device != "cpu" else script
+            for batch in batches:
+                rate = time_batches(lambda f: script(f["input_ids"], f["attention_mask"]),
+                                    gpu_tokens, batch)
+                rows.append({"batch": batch, "mode": "torchscript (served model.pt)",
+                             "seq_per_s_gpu_resident": round(rate)})
+                print("torch direct", rows[-1], flush=True)
         if compile_batches:
             compiled = torch.compile(graph, dynamic=False)
             for batch in compile_batches:
@@ -152,15 +164,15 @@ def main(argv: list[str] | None = None) -> dict:
     texts = perf.item_texts(512)
     tokens = perf.tokenize_fixed(texts, args.skeleton, args.seq_len)
     direct = torch_direct(student, tokens, args.direct_batches, args.compile_batches,
-                          args.device)
+                          args.device, repo / "encoder" / "1" / "model.pt")
 
     common = ["--model-repository", str(repo), "--perf-analyzer", str(args.perf_analyzer),
               "--hardware", args.hardware, "--out", str(args.out), "--seq-len",
               str(args.seq_len), "--interval-ms", str(args.interval_ms)]
     for lib in args.extra_lib:
         common += ["--extra-lib", str(lib)]
-    command = ("python -m serving.triton.gpu_bench (H100: python-torch fp16 encoder, "
-               "2 instances; perf_analyzer over gRPC on the same host)")
+    command = ("python -m serving.triton.gpu_bench (H100: python-torch target, TorchScript fp16 "
+               "encoder, 2 instances; perf_analyzer over gRPC on the same host)")
     perf.merge_results(args.out, args.hardware, {"torch_direct": direct})
     perf.main([*common, "--models", "encoder", "--batch", *map(str, args.encoder_batches),
                "--concurrency", *map(str, args.encoder_concurrency), "--command", command])

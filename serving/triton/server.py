@@ -182,6 +182,16 @@ class TritonServer:
         except OSError:
             return ""
 
+    def log_errors(self, limit: int = 20) -> str:
+        """The log's error lines (model load failures), which the tail may not reach."""
+        try:
+            lines = self.log_file.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        errors = [ln for ln in lines if ln.startswith("E") or "failed to load" in ln
+                  or "Error" in ln and "NVML" not in ln]
+        return "\n".join(errors[:limit])
+
     def is_ready(self) -> bool:
         url = f"http://{self.http_url}/v2/health/ready"
         try:
@@ -197,7 +207,8 @@ class TritonServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise TritonError(f"tritonserver exited with {self.process.returncode}; log "
-                                  f"{self.log_file}:\n{self.log_tail()}")
+                                  f"{self.log_file}; errors:\n{self.log_errors()}\n"
+                                  f"tail:\n{self.log_tail(1500)}")
             if self.is_ready():
                 return self
             time.sleep(0.5)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 
-from components.export import graphs
-from components.export.graphs import backbone_dir
+from components.export import graphs, onnx_export
 from components.export.parity import parity_texts
 from components.export.standin import standin_student
 from components.export.templates import encoding_module, tokenization_module
@@ -44,12 +41,18 @@ def test_merged_requests_give_the_same_embeddings_as_separate_ones(model_reposit
 
 
 @pytest.mark.slow
-def test_torch_runner_cpu_path_matches_onnx(model_repository, monkeypatch):
-    """The GPU model's code path (torch, graphs.py) run on CPU in fp32."""
-    monkeypatch.setitem(sys.modules, "graphs", graphs)
-    torch_runner = enc.TorchRunner(backbone_dir(standin_student()), "embedding", device="cpu")
-    onnx_runner = enc.OnnxRunner(model_repository / "encoder" / "1" / "model.onnx")
-    tokens = tokenization_module().BatchTokenizer(minilm_path(), max_length=64).encode(
-        parity_texts(8)[0])
-    a, b = torch_runner(tokens), onnx_runner(tokens)
-    assert np.min(np.sum(a * b, axis=1)) > 0.9999
+def test_torch_runner_cpu_path_matches_torch(tmp_path):
+    """The GPU model's code path (traced TorchScript, sdpa attention) run on CPU in fp32,
+    against sentence-transformers, at batch sizes and lengths other than the traced ones."""
+    from sentence_transformers import SentenceTransformer
+    path = onnx_export.save_torchscript(
+        graphs.load_embedding_graph(standin_student(), attn_implementation="sdpa"),
+        onnx_export.STUDENT_INPUTS, tmp_path / "model.pt")
+    runner = enc.TorchRunner(path, ["input_ids", "attention_mask"], device="cpu")
+    tok = tokenization_module().BatchTokenizer(minilm_path(), max_length=64)
+    model = SentenceTransformer(str(standin_student()), device="cpu")
+    model.max_seq_length = 64
+    items, keyphrases = parity_texts(9)
+    for texts in (items, keyphrases[:1], ["usb c cable", *items[:4]]):
+        ref = model.encode(texts, normalize_embeddings=True)
+        assert np.min(np.sum(runner(tok.encode(texts)) * ref, axis=1)) > 0.9999

@@ -114,7 +114,6 @@ def test_every_target_renders_a_valid_config(target):
         assert encoder.backend == "python"
         assert encoder.parameters["runtime"].string_value == target.split("-")[1]
     if target == "python-torch":
-        assert encoder.parameters["dim"].string_value == "128"
         assert encoder.parameters["device"].string_value == "cuda"
 
 

@@ -1,8 +1,8 @@
 """Pure logic of the ``encoder`` / ``cross_encoder`` Python-backend models: merge the requests
 of a batch into one padded tensor set, run one forward pass, split the result back.
 
-Two runners: ONNX Runtime on the exported ``model.onnx`` (CPU), and torch on the Hugging Face
-weights in ``hf/`` (fp16 on CUDA, using ``graphs.py`` copied beside this file). No Triton import.
+Two runners: ONNX Runtime on the exported ``model.onnx`` (CPU), and torch on the traced
+TorchScript ``model.pt`` (fp16 on CUDA; torch alone, no transformers). No Triton import.
 """
 
 from __future__ import annotations
@@ -61,33 +61,20 @@ class OnnxRunner:
 
 
 class TorchRunner:
-    """The same graph in torch (``graphs.py``): fp16 on CUDA by default, fp32 on CPU."""
+    """The traced TorchScript graph (``model.pt``): fp16 on CUDA, fp32 on CPU. Needs torch only."""
 
-    def __init__(self, model_dir: Path | str, head: str, device: str = "cuda",
-                 dim: int | None = None, pooling: str = "mean"):
+    def __init__(self, model_path: Path | str, input_names: Sequence[str], device: str = "cuda"):
         import torch
-        from graphs import EmbeddingGraph, ScoreGraph
-        from transformers import AutoModel, AutoModelForSequenceClassification
 
         self.torch = torch
         self.device = torch.device(device)
-        dtype = torch.float16 if self.device.type == "cuda" else torch.float32
-        if head == "embedding":
-            backbone = AutoModel.from_pretrained(model_dir, dtype=dtype, attn_implementation="sdpa")
-            graph = EmbeddingGraph(backbone, pooling, dim)
-            self.input_names = ["input_ids", "attention_mask"]
-        elif head == "score":
-            classifier = AutoModelForSequenceClassification.from_pretrained(
-                model_dir, dtype=dtype, attn_implementation="sdpa")
-            graph = ScoreGraph(classifier)
-            self.input_names = ["input_ids", "attention_mask", "token_type_ids"]
-        else:
-            raise ValueError(f"head must be 'embedding' or 'score', got {head!r}")
-        self.graph = graph.to(self.device).eval()
+        module = torch.jit.load(str(model_path), map_location=self.device).eval()
+        self.graph = module.half() if self.device.type == "cuda" else module
+        self.input_names = list(input_names)
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         torch = self.torch
         with torch.inference_mode():
-            feed = [torch.from_numpy(inputs[n].astype(np.int64, copy=False)).to(
-                self.device, non_blocking=True) for n in self.input_names]
+            feed = [torch.from_numpy(inputs[n].astype(np.int64, copy=False)).to(self.device)
+                    for n in self.input_names]
             return self.graph(*feed).float().cpu().numpy()

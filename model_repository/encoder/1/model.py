@@ -1,9 +1,8 @@
 """Triton Python-backend encoder: token id tensors -> ``embedding`` (student) or ``score``
 (cross-encoder).
 
-Config parameters: ``runtime`` (``onnx``: ONNX Runtime on ``model.onnx``; ``torch``: the weights
-in ``hf/`` through ``graphs.py``), ``device`` (``cpu`` | ``cuda``), ``head`` (``embedding`` |
-``score``), ``pooling``, ``dim`` (Matryoshka width, empty for all), ``intra_op_threads``.
+Config parameters: ``runtime`` (``onnx``: ONNX Runtime on ``model.onnx``; ``torch``: the traced
+TorchScript ``model.pt``, fp16 on CUDA), ``device`` (``cpu`` | ``cuda``), ``intra_op_threads``.
 All requests of a batch run in one forward pass (``encoding.py``, tested without Triton).
 """
 
@@ -37,12 +36,10 @@ class TritonPythonModel:
             self.runner = OnnxRunner(HERE / "model.onnx",
                                      int(_param(config, "intra_op_threads", "0")))
         elif runtime == "torch":
-            dim = _param(config, "dim", "")
             device = _param(config, "device", "cuda")
             if device == "cuda" and args.get("model_instance_kind") == "GPU":
                 device = f"cuda:{args['model_instance_device_id']}"
-            self.runner = TorchRunner(HERE / "hf", _param(config, "head", "embedding"), device,
-                                      int(dim) if dim else None, _param(config, "pooling", "mean"))
+            self.runner = TorchRunner(HERE / "model.pt", self.inputs, device)
         else:
             raise pb_utils.TritonModelException(f"unknown runtime {runtime!r}")
 
