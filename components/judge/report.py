@@ -19,7 +19,7 @@ def _atomic_write(path: Path, text: str) -> None:
 def merge_results(path: Path, models: dict[str, dict], extra: dict | None = None) -> dict:
     """Merge new per-model entries (and their sections) into the JSON file."""
     data = json.loads(path.read_text()) if path.is_file() else {}
-    data.setdefault("prompt_version", PROMPT_VERSION)
+    data["prompt_version"] = PROMPT_VERSION
     data.setdefault("models", {})
     for name, entry in models.items():
         old = data["models"].setdefault(name, {})
