@@ -66,17 +66,28 @@ def export_cross_encoder(cross_encoder_dir: Path, out_path: Path, config: Export
     return _export(graph, CROSS_ENCODER_INPUTS, "score", out_path, config.opset)
 
 
-def save_torchscript(graph: torch.nn.Module, inputs: tuple[str, ...], out_path: Path) -> Path:
-    """A traced TorchScript copy of ``graph`` (fp32, CPU) for the torch serving target.
+def save_torchscript(graph: torch.nn.Module, inputs: tuple[str, ...], out_path: Path,
+                     device: str = "cpu") -> Path:
+    """A traced TorchScript copy of ``graph`` for the torch serving target: fp16 when traced on
+    CUDA, fp32 on CPU.
 
     The served model loads it with ``torch.jit.load`` alone (no transformers in the server's
-    Python). Traced on a padded batch, so the attention-mask path is the one recorded.
+    Python). A trace bakes in the device of the tensors the model creates, so it is traced on
+    the device it will serve on; and on a padded batch, so the attention-mask path is recorded.
     """
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"tracing for {device} needs a CUDA device here (a TorchScript trace "
+                           "bakes in its device); build the python-torch repository on a GPU "
+                           "machine or set torch_device: cpu")
+    graph = graph.eval().to(device)
+    if device.startswith("cuda"):
+        graph = graph.half()
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.tmp{os.getpid()}")
+    example = tuple(t.to(device) for t in _dummy(inputs, batch=3, seq=12))
     with torch.inference_mode(False), torch.no_grad():
-        traced = torch.jit.trace(graph.eval(), _dummy(inputs, batch=3, seq=12), check_trace=False)
+        traced = torch.jit.trace(graph, example, check_trace=False)
     torch.jit.save(traced, str(tmp))
     tmp.replace(out_path)
     return out_path

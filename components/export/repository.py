@@ -161,7 +161,7 @@ def _trace(model_dir: Path, head: str, config: ExportConfig, out_path: Path) -> 
     from components.export.graphs import load_embedding_graph, load_score_graph
     graph = (load_embedding_graph(model_dir, config.matryoshka_dim, attn_implementation="sdpa")
              if head == "embedding" else load_score_graph(model_dir, attn_implementation="sdpa"))
-    onnx_export.save_torchscript(graph, _inputs(head), out_path)
+    onnx_export.save_torchscript(graph, _inputs(head), out_path, config.torch_device)
 
 
 def _build_plan(model_dir: Path, head: str, inputs: tuple[str, ...], config: ExportConfig,

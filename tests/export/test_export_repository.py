@@ -117,6 +117,16 @@ def test_every_target_renders_a_valid_config(target):
         assert encoder.parameters["device"].string_value == "cuda"
 
 
+def test_cuda_trace_without_cuda_is_a_clear_error(tmp_path):
+    import torch
+
+    from components.export.onnx_export import save_torchscript
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(RuntimeError, match="CUDA device"):
+        save_torchscript(torch.nn.Identity(), ("input_ids",), tmp_path / "m.pt", "cuda")
+
+
 def test_publish_version_is_all_or_nothing(tmp_path):
     def populate(d):
         (d / "model.py").write_text("x")

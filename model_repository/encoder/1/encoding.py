@@ -61,15 +61,15 @@ class OnnxRunner:
 
 
 class TorchRunner:
-    """The traced TorchScript graph (``model.pt``): fp16 on CUDA, fp32 on CPU. Needs torch only."""
+    """The traced TorchScript graph (``model.pt``, fp16 when traced on CUDA). Needs torch only."""
 
     def __init__(self, model_path: Path | str, input_names: Sequence[str], device: str = "cuda"):
         import torch
 
         self.torch = torch
         self.device = torch.device(device)
-        module = torch.jit.load(str(model_path), map_location=self.device).eval()
-        self.graph = module.half() if self.device.type == "cuda" else module
+        # Traced on the device it serves on (fp16 on CUDA): the trace holds its own dtype.
+        self.graph = torch.jit.load(str(model_path), map_location=self.device).eval()
         self.input_names = list(input_names)
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
