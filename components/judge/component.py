@@ -12,8 +12,6 @@ from kfp.dsl import Dataset, Input, Metrics, Output
 
 from components.image import IMAGE
 
-CANDIDATES_FILE = "candidates.jsonl"
-LABELS_FILE = "teacher_labels.jsonl"
 API_KEY_SECRET = "kpdistill-judge-endpoint"
 API_KEY_SECRET_KEY = "api-key"
 API_KEY_ENV = "KPDISTILL_JUDGE_API_KEY"
@@ -30,8 +28,7 @@ def generate_candidates(data: Input[Dataset], clicks: Input[Dataset],
     from components.clicks.simulator import ClickLog
     from components.data.bundle import DataBundle
     from components.judge.candidates import DEFAULT_CONFIG, CandidateConfig, training_candidates
-    from components.judge.component import CANDIDATES_FILE
-    from components.judge.pairs import save_candidates
+    from components.judge.pairs import CANDIDATES_FILE, save_candidates
 
     bundle = DataBundle.load(data.path)
     config = CandidateConfig.from_yaml(config_path or DEFAULT_CONFIG, budget=budget, seed=seed)
@@ -63,10 +60,9 @@ def judge_pairs(data: Input[Dataset], candidates: Input[Dataset], labels: Output
 
     from components.data.bundle import DataBundle
     from components.judge.backend import make_backend
-    from components.judge.component import CANDIDATES_FILE, LABELS_FILE
     from components.judge.config import load_config
-    from components.judge.labels import save_teacher_labels
-    from components.judge.pairs import load_candidates
+    from components.judge.labels import LABELS_FILE, save_teacher_labels
+    from components.judge.pairs import CANDIDATES_FILE, load_candidates
     from components.judge.run import judge_candidates, teacher_labels
     from components.judge.store import JudgmentStore
     from components.settings import cache_dir
@@ -98,10 +94,10 @@ def judge_pairs(data: Input[Dataset], candidates: Input[Dataset], labels: Output
         metrics.log_metric("mean_p_relevant", sum(r.p_relevant for r in ok) / len(ok))
 
 
-def configure_judge_task(task: dsl.PipelineTask, gpus: int = 1,
+def configure_judge_task(task: "dsl.PipelineTask", gpus: int = 1,
                          accelerator: str = "nvidia.com/gpu", retries: int = 3,
                          secret_name: str = API_KEY_SECRET,
-                         secret_key: str = API_KEY_SECRET_KEY) -> dsl.PipelineTask:
+                         secret_key: str = API_KEY_SECRET_KEY) -> "dsl.PipelineTask":
     """Cluster settings of a judge_pairs task: GPU, retries, API key from a secret.
 
     The secret is optional: a local-model run needs no key. Local runs ignore all of this.

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from components.judge.rubric import GRADES
 
+LABELS_FILE = "teacher_labels.jsonl"  # inside a teacher-labels Dataset directory
 SOURCES = ("clicked", "shown", "retrieved", "filtered", "random", "eval")
 STATUSES = ("ok", "unreadable")
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from components.judge.labels import SOURCES, LabelError
 
+CANDIDATES_FILE = "candidates.jsonl"  # inside a candidates Dataset directory
+
 
 @dataclass(frozen=True)
 class CandidatePair:
