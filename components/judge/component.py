@@ -52,6 +52,9 @@ def judge_pairs(data: Input[Dataset], candidates: Input[Dataset], labels: Output
                 config_path: str = ""):
     """Teacher labels for the candidates (components/judge/judge.yaml; empty = default).
 
+    ``endpoint_url`` set (and ``backend`` empty) judges through that OpenAI-compatible
+    endpoint; otherwise the local model ``model`` runs in the task.
+
     Judgments go to a resumable SQLite store (``store_path``, default under
     KPDISTILL_CACHE_DIR — mount a volume there on a cluster so a retried task resumes).
     """
@@ -67,6 +70,7 @@ def judge_pairs(data: Input[Dataset], candidates: Input[Dataset], labels: Output
     from components.judge.store import JudgmentStore
     from components.settings import cache_dir
 
+    backend = backend or ("openai" if endpoint_url else "")  # an endpoint implies HTTP
     config = load_config(config_path or None, model=model or None, backend=backend or None,
                          batch_size=batch_size or None, device=device or None)
     if endpoint_url or endpoint_model:
