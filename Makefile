@@ -14,6 +14,9 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
+# Stage-specific targets (data, judge, training, export/serving, gateway) live in mk/*.mk.
+include $(sort $(wildcard mk/*.mk))
+
 .PHONY: help
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
@@ -42,16 +45,20 @@ compile: venv ## Compile the Kubeflow pipeline to artifacts/pipelines/*.yaml
 	$(PY) -m pipelines.compile --out $(ARTIFACTS)/pipelines
 
 .PHONY: demo
-demo: venv ## Main job: run the whole pipeline locally with kfp.local and print the results
+demo: venv $(TRITON_STUB) ## Main job: the whole pipeline locally (kfp.local), then Triton + gateway serving its model
 	$(PY) -m pipelines.run_local --workdir $(ARTIFACTS)/local
 
 .PHONY: bench
-bench: venv ## Offline quality benchmark -> docs/results/quality.{json,md}
+bench: bench-baselines bench-judge ## Offline quality: baselines and the judge vs human labels -> docs/results/
+	@echo "Trained models: make bench-train TEACHER_LABELS=... (GPU-sized; see docs/results/training.md)"
+
+.PHONY: bench-baselines
+bench-baselines: venv ## Random / BM25 / zero-shot MiniLM / MPNet on human labels -> docs/results/quality.{json,md}
 	$(PY) -m components.baselines.bench --out docs/results
+
+# make perf = the Triton perf_analyzer sweep (mk/serving.mk) + the gateway load test.
+perf: perf-gateway
 
 .PHONY: clean
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf $(ARTIFACTS) .pytest_cache
-
-# Stage-specific targets (export, serving, perf, ...) live in mk/*.mk.
--include mk/*.mk

@@ -14,7 +14,10 @@ index: venv ## Embed the keyphrase universe with STUDENT (default zero-shot Mini
 	$(PY) -m components.indexing.builder --uri $(INDEX_URI) $(if $(STUDENT),--student $(STUDENT) --model-version $(notdir $(STUDENT)),--model-version minilm-zero-shot)
 
 .PHONY: serve
-serve: venv $(VENV)/triton-stub/.installed ## Serve MODEL_REPOSITORY on Triton + the gateway on 127.0.0.1:$(GATEWAY_PORT) (needs `make index`)
+$(INDEX_URI):
+	$(MAKE) index
+
+serve: venv $(VENV)/triton-stub/.installed $(MODEL_REPOSITORY)/embed_text/config.pbtxt $(INDEX_URI) ## Serve MODEL_REPOSITORY on Triton + the gateway on 127.0.0.1:$(GATEWAY_PORT) (exports and indexes first if needed)
 	@test -d $(MODEL_REPOSITORY)/embed_text || { echo "no model repository at $(MODEL_REPOSITORY): make export first"; exit 1; }
 	@test -e $(INDEX_URI) || { echo "no index at $(INDEX_URI): run make index first"; exit 1; }
 	$(PY) -m serving.gateway.stack --model-repository $(MODEL_REPOSITORY) --milvus-uri $(INDEX_URI) --port $(GATEWAY_PORT)

@@ -13,9 +13,6 @@ from kfp.dsl import Dataset, Input, Markdown, Metrics, Model, Output
 
 from components.image import IMAGE
 
-LABELS_FILE = "teacher_labels.jsonl"
-POOL_SCORES_FILE = "pool_scores.jsonl"
-
 
 def configure_gpu_task(task, gpus: int = 1, accelerator: str = "nvidia.com/gpu",
                        cpu: str = "8", memory: str = "32G"):
@@ -37,8 +34,7 @@ def train_cross_encoder(data: Input[Dataset], labels: Input[Dataset], model: Out
     from components.clicks.simulator import ClickLog
     from components.data.bundle import DataBundle
     from components.evaluation.evaluate import metrics_markdown
-    from components.judge.labels import load_teacher_labels
-    from components.training.component import LABELS_FILE
+    from components.judge.labels import LABELS_FILE, load_teacher_labels
     from components.training.config import DEMO_CONFIG, load_config
     from components.training.cross_encoder import CrossEncoderScorer, train_cross_encoder
     from components.training.experiment import Inputs, _cross_encoder_report
@@ -81,11 +77,11 @@ def score_pairs(data: Input[Dataset], clicks: Input[Dataset], labels: Input[Data
 
     from components.clicks.simulator import ClickLog
     from components.data.bundle import DataBundle
-    from components.judge.labels import load_teacher_labels
-    from components.training.component import LABELS_FILE, POOL_SCORES_FILE
+    from components.judge.labels import LABELS_FILE, load_teacher_labels
     from components.training.config import DEMO_CONFIG, load_config
     from components.training.cross_encoder import CrossEncoderScorer
     from components.training.experiment import Inputs, score_pool
+    from components.training.pool import POOL_SCORES_FILE
 
     config = load_config(config_path or DEMO_CONFIG)
     inputs = Inputs.from_bundle(DataBundle.load(data.path), ClickLog.load(clicks.path),
@@ -111,13 +107,12 @@ def train_bi_encoder(data: Input[Dataset], clicks: Input[Dataset], labels: Input
 
     from components.clicks.simulator import ClickLog
     from components.data.bundle import DataBundle
-    from components.judge.labels import load_teacher_labels
-    from components.training.component import LABELS_FILE, POOL_SCORES_FILE
+    from components.judge.labels import LABELS_FILE, load_teacher_labels
     from components.training.config import DEMO_CONFIG, load_config
     from components.training.examples import clicked_pairs, distillation_lists, judge_pairs
     from components.training.experiment import Inputs
     from components.training.model_card import write_model_card
-    from components.training.pool import load_pool_scores
+    from components.training.pool import POOL_SCORES_FILE, load_pool_scores
     from components.training.student import build_tasks, train_student
 
     config = load_config(config_path or DEMO_CONFIG)

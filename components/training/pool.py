@@ -23,6 +23,8 @@ from components.training.examples import HeldOut
 
 SOURCE_ORDER = ("clicked", "shown", "filtered", "retrieved", "random")
 
+POOL_SCORES_FILE = "pool_scores.jsonl"  # inside a pool-scores Dataset directory
+
 
 @dataclass(frozen=True)
 class PoolPair:
