@@ -3,8 +3,10 @@
     python -m components.judge.bench --models qwen2.5-coder-0.5b-instruct smollm2-135m-instruct \\
         --per-grade 50 --injection-pairs 12 --throughput 1 8 32 --out docs/results
 
-Writes ``judge.json`` (merged, keyed by judge model name; every entry names the command that
-made it), ``judge.md`` and ``judge_calibration.png``. Judgments go through the resumable
+``--answer-mode`` / ``--layout`` / ``--fields`` choose the rubric and the product fields;
+``--splits validation`` measures on validation queries only (for choosing a prompt).
+Writes ``judge.json`` (merged, keyed by ``<judge model>@<prompt version>`` plus any
+non-default fields or splits; every entry names the command that made it), ``judge.md`` and ``judge_calibration.png``. Judgments go through the resumable
 store (``--store``), so an interrupted benchmark continues where it stopped.
 """
 
@@ -36,7 +38,7 @@ from components.judge.local import LocalJudge
 from components.judge.pairs import CandidatePair
 from components.judge.quality import judge_quality, plot_calibration
 from components.judge.report import merge_results, write_markdown
-from components.judge.rubric import PROMPT_VERSION
+from components.judge.rubric import RenderLimits, rubric_for
 from components.judge.run import judge_candidates
 from components.judge.store import JudgmentStore
 from components.judge.weights import JUDGE_WEIGHTS, judge_model_path
@@ -52,7 +54,7 @@ def hardware() -> str:
 def _labels(pairs: Sequence[CandidatePair], items, backend, store) -> list:
     judge_candidates(pairs, items, backend, store, chunk_size=32)
     stored = {(j.item_id, j.keyphrase): j.label
-              for j in store.judgments(backend.model_name, PROMPT_VERSION)}
+              for j in store.judgments(backend.model_name, backend.prompt_version)}
     return [stored[p.key] for p in pairs]
 
 
@@ -134,6 +136,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--throughput-pairs", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--answer-mode", default="binary", choices=("binary", "graded"))
+    parser.add_argument("--layout", default=None, choices=("query_first", "product_first"),
+                        help="default: the rubric's own")
+    parser.add_argument("--fields", nargs="+", default=None,
+                        choices=("title", "brand", "category"),
+                        help="product fields in the prompt (default: the rubric's own)")
+    parser.add_argument("--splits", nargs="+", default=["validation", "test"],
+                        choices=("validation", "test"),
+                        help="query splits the human-labelled sample comes from")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--store", default=None)
     parser.add_argument("--out", default="docs/results")
@@ -143,10 +154,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     items, judgments = load_items(), load_judgments()
     split = split_queries(sorted({j.query_id for j in judgments}))
-    sample = eval_sample(judgments, split, per_grade=args.per_grade, seed=args.seed)
+    splits = tuple(args.splits)
+    sample = eval_sample(judgments, split, per_grade=args.per_grade, seed=args.seed,
+                         splits=splits)
     irrelevant = [j for j in eval_sample(judgments, split, max(args.per_grade,
-                                                                args.injection_pairs), args.seed)
+                                                                args.injection_pairs), args.seed,
+                                         splits=splits)
                   if j.grade == "I"][: args.injection_pairs]
+    rubric = rubric_for(args.answer_mode, args.layout, args.fields)
+    limits = RenderLimits()
+    tag = rubric.version
+    if splits != ("validation", "test"):
+        tag += "@" + "+".join(splits)
     timing = eval_sample(judgments, split, -(-args.throughput_pairs // 4), args.seed + 1)
     if args.random_weights and (args.per_grade or args.injection_pairs):
         parser.error("--random-weights is for throughput only: set --per-grade 0 "
@@ -160,8 +179,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                             else judge_model_path(name)))
             start = time.perf_counter()
             backend = LocalJudge(model_dir, name, device=args.device, batch_size=args.batch_size,
-                                 random_weights=args.random_weights)
+                                 random_weights=args.random_weights, rubric=rubric,
+                                 limits=limits)
             entry: dict = {"hardware": hardware(), "command": command,
+                           "prompt_version": rubric.version,
+                           "fields": [f for f in rubric.fields if getattr(limits, f)],
+                           "splits": list(splits),
                            "load_seconds": round(time.perf_counter() - start, 1)}
             if args.per_grade > 0:
                 entry["quality"] = run_quality(backend, items, sample, store)
@@ -174,8 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.random_weights:
                     entry[key]["note"] = ("random weights, real architecture, tokenizer and "
                                           "prompts: the cost of a forward pass")
-            results[name] = entry
-            print(json.dumps({name: {k: v for k, v in entry.items() if k != "quality"}},
+            key = name if args.random_weights else f"{name}@{tag}"
+            results[key] = entry
+            print(json.dumps({key: {k: v for k, v in entry.items() if k != "quality"}},
                              indent=1), flush=True)
             del backend
     data = merge_results(out / "judge.json", results)

@@ -162,3 +162,42 @@ def eval_sample(judgments: Sequence[Judgment], split: QuerySplit, per_grade: int
 
 def eval_candidates(sample: Sequence[Judgment]) -> list[CandidatePair]:
     return [CandidatePair(j.item_id, j.query, j.query_id, "eval") for j in sample]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m components.judge.candidates --out pairs.jsonl [--budget N]``: the training
+    candidates of the default data, click simulation (components/clicks/config.yaml) and
+    zero-shot encoder, as the pipeline's ``generate_candidates`` step makes them."""
+    import argparse
+    from collections import Counter
+
+    from components.clicks.simulator import ClickConfig, ClickLog, simulate_clicks
+    from components.data import load_items, load_judgments, split_queries
+    from components.judge.pairs import save_candidates
+
+    parser = argparse.ArgumentParser(description="Training candidate pairs for the judge")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG))
+    parser.add_argument("--budget", type=int, default=None)
+    parser.add_argument("--clicks", default=None, help="a ClickLog directory "
+                        "(default: simulate with the click simulator's default config)")
+    parser.add_argument("--no-retrieval", action="store_true")
+    args = parser.parse_args(argv)
+    config = CandidateConfig.from_yaml(args.config, budget=args.budget)
+    items, judgments = load_items(), load_judgments()
+    split = split_queries(sorted({j.query_id for j in judgments}))
+    clicks = (ClickLog.load(args.clicks) if args.clicks
+              else simulate_clicks(items, judgments, ClickConfig.from_yaml()))
+    encoder = None
+    if not args.no_retrieval:
+        from components.baselines.rankers import EncoderRanker
+        from components.models.pretrained import minilm_path
+        encoder = EncoderRanker(minilm_path(), "minilm_zero_shot")
+    pairs = training_candidates(items, judgments, split, clicks, config, encoder)
+    save_candidates(args.out, pairs)
+    print(f"{len(pairs)} candidates -> {args.out}: {dict(Counter(p.source for p in pairs))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -84,7 +84,7 @@ def judge_pairs(data: Input[Dataset], candidates: Input[Dataset], labels: Output
     items = DataBundle.load(data.path).items
     with JudgmentStore(store) as db:
         stats = judge_candidates(pairs, items, make_backend(config), db, config.chunk_size)
-        rows = teacher_labels(pairs, db, config.judge_model)
+        rows = teacher_labels(pairs, db, config.judge_model, config.prompt_version)
     Path(labels.path).mkdir(parents=True, exist_ok=True)
     save_teacher_labels(Path(labels.path) / LABELS_FILE, rows)
     ok = [r for r in rows if r.status == "ok"]

@@ -9,7 +9,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
-from components.judge.rubric import RenderLimits
+from components.judge.rubric import RenderLimits, rubric_for
 
 DEFAULT_CONFIG = Path(__file__).with_name("judge.yaml")
 
@@ -37,6 +37,9 @@ class JudgeConfig:
     device: str = "auto"                        # "auto": cuda (bf16) if present, else cpu (fp32)
     batch_size: int = 16
     prefix_cache: bool = True                   # reuse the rubric prefix's KV cache
+    answer_mode: str = "binary"                 # "binary" (rubric-v5) | "graded" (rubric-v4)
+    layout: str | None = None                   # None: the rubric's own; or query_first /
+                                                # product_first
     min_grade_mass: float = 0.05                # below: the answer is unreadable
     chunk_size: int = 32                        # pairs committed to the store together
     threads: int | None = None                  # torch CPU threads (None: torch's default)
@@ -48,8 +51,14 @@ class JudgeConfig:
             raise ValueError(f"backend must be 'local' or 'openai', got {self.backend!r}")
         if self.batch_size < 1 or self.chunk_size < 1:
             raise ValueError("batch_size and chunk_size must be >= 1")
+        rubric_for(self.answer_mode, self.layout)  # raises ValueError on an unknown one
         if not 0.0 <= self.min_grade_mass < 1.0:
             raise ValueError(f"min_grade_mass must be in [0, 1), got {self.min_grade_mass}")
+
+    @property
+    def prompt_version(self) -> str:
+        """The version stored with every judgment (the rubric's)."""
+        return rubric_for(self.answer_mode, self.layout).version
 
     @property
     def judge_model(self) -> str:

@@ -19,7 +19,15 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Dynami
 from components.data.esci import Item
 from components.judge.backend import JudgeRequest
 from components.judge.reading import SoftLabel, grade_token_ids, soft_label_from_logits
-from components.judge.rubric import SYSTEM_PROMPT, RenderLimits, chat_messages, render_user_message
+from components.judge.rubric import (
+    DEFAULT_RUBRIC,
+    SYSTEM_PROMPT,
+    RenderLimits,
+    Rubric,
+    chat_messages,
+    render_user_message,
+    rubric_for,
+)
 
 _MARK = "\u2063PAIR\u2063"  # placeholder that splits the rendered template into prefix/suffix
 _TEMPLATE_ITEM = Item(item_id="template", title="template")
@@ -37,7 +45,7 @@ class LocalJudge:
     def __init__(self, model_dir: Path | str, model_name: str, device: str = "auto",
                  batch_size: int = 16, prefix_cache: bool = True, min_grade_mass: float = 0.05,
                  limits: RenderLimits | None = None, threads: int | None = None,
-                 random_weights: bool = False):
+                 random_weights: bool = False, rubric: Rubric = DEFAULT_RUBRIC):
         if threads:
             torch.set_num_threads(threads)
         self.model_name = model_name
@@ -46,6 +54,8 @@ class LocalJudge:
         self.prefix_cache = prefix_cache
         self.min_grade_mass = min_grade_mass
         self.limits = limits or RenderLimits()
+        self.rubric = rubric
+        self.prompt_version = rubric.version
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         if random_weights:  # same architecture and cost, no weight file (timing only)
             config = AutoConfig.from_pretrained(model_dir)
@@ -57,7 +67,7 @@ class LocalJudge:
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id or 0
         self.grade_ids = grade_token_ids(
-            lambda text: self.tokenizer.encode(text, add_special_tokens=False))
+            lambda text: self.tokenizer.encode(text, add_special_tokens=False), rubric.words)
         self.prefix_text, self.suffix_template = self._split_template()
         self.prefix_ids = self.tokenizer.encode(self.prefix_text, add_special_tokens=False)
         self._prefix_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
@@ -69,11 +79,12 @@ class LocalJudge:
         return cls(model_dir, config.judge_model, device=config.device,
                    batch_size=config.batch_size, prefix_cache=config.prefix_cache,
                    min_grade_mass=config.min_grade_mass, limits=config.limits,
-                   threads=config.threads)
+                   threads=config.threads,
+                   rubric=rubric_for(config.answer_mode, config.layout))
 
     # -- prompt ---------------------------------------------------------------------------
     def _split_template(self) -> tuple[str, str]:
-        messages = [*chat_messages(_TEMPLATE_ITEM, "x", self.limits)[:-1],
+        messages = [*chat_messages(_TEMPLATE_ITEM, "x", self.limits, self.rubric)[:-1],
                     {"role": "user", "content": _MARK}]
         if self.tokenizer.chat_template:
             text = self.tokenizer.apply_chat_template(messages, tokenize=False,
@@ -87,7 +98,7 @@ class LocalJudge:
         return self.prefix_text + self.suffix_text(request)
 
     def suffix_text(self, request: JudgeRequest) -> str:
-        user = render_user_message(request.item, request.keyphrase, self.limits)
+        user = render_user_message(request.item, request.keyphrase, self.limits, self.rubric)
         return user + self.suffix_template
 
     def suffix_ids(self, request: JudgeRequest) -> list[int]:

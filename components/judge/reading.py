@@ -1,8 +1,9 @@
 """Reading the judge's answer: grade-token logits or logprobs -> a soft label over E/S/C/I.
 
 One forward pass gives the next-token distribution after the prompt. The soft label is that
-distribution restricted to the grade words' first tokens (every spelling variant of a grade
-pooled) and renormalised. If the grade tokens together hold less than ``min_grade_mass`` of
+distribution restricted to the answer words' first tokens (every spelling variant of a grade
+pooled) and renormalised; grades the rubric has no word for get probability 0 (the binary
+rubric: Yes -> E, No -> I, see ``components.judge.rubric.Rubric``). If the grade tokens together hold less than ``min_grade_mass`` of
 the probability, the model wanted to say something else: the answer is unreadable.
 """
 
@@ -48,17 +49,19 @@ def grade_variants(word: str) -> list[str]:
     return sorted({word, " " + word, word.lower(), " " + word.lower(), word.upper()})
 
 
-def grade_token_ids(encode) -> dict[str, list[int]]:
-    """First token id of every spelling of each grade word. ``encode(text) -> list[int]``.
+def grade_token_ids(encode, words: Mapping[str, str] = GRADE_WORDS) -> dict[str, list[int]]:
+    """First token id of every spelling of each answer word. ``encode(text) -> list[int]``.
+
+    ``words`` maps grade -> answer word (a rubric's ``words``); only those grades are read.
 
     Raises ValueError when two grades share a first token: their probabilities could not be
     told apart from one forward pass.
     """
     ids: dict[str, list[int]] = {}
     owner: dict[int, str] = {}
-    for grade in GRADES:
+    for grade in (g for g in GRADES if g in words):
         found = []
-        for variant in grade_variants(GRADE_WORDS[grade]):
+        for variant in grade_variants(words[grade]):
             tokens = encode(variant)
             if not tokens:
                 continue
@@ -68,7 +71,7 @@ def grade_token_ids(encode) -> dict[str, list[int]]:
             if tid not in found:
                 found.append(tid)
         if not found:
-            raise ValueError(f"grade {grade} ({GRADE_WORDS[grade]}) has no distinct first token")
+            raise ValueError(f"grade {grade} ({words[grade]}) has no distinct first token")
         ids[grade] = found
     shared = {t for t, g in owner.items() if sum(t in v for v in ids.values()) > 1}
     if shared:
@@ -111,20 +114,21 @@ def _from_log_probs(grade_logp: Mapping[str, float], min_grade_mass: float,
 _WORD = re.compile(r"[A-Za-z]+")
 
 
-def grade_of_text(text: str) -> str | None:
+def grade_of_text(text: str, words: Mapping[str, str] = GRADE_WORDS) -> str | None:
     """The grade named by the first word of an answer (" Yes.", "partly"), else None."""
     match = _WORD.search(text or "")
     if not match:
         return None
     word = match.group(0).lower()
-    for grade, name in GRADE_WORDS.items():
+    for grade, name in words.items():
         if word == name.lower() or (len(word) >= 2 and name.lower().startswith(word)):
             return grade
     return None
 
 
 def soft_label_from_top_logprobs(top: Iterable[tuple[str, float]], text: str,
-                                 min_grade_mass: float = 0.05) -> SoftLabel:
+                                 min_grade_mass: float = 0.05,
+                                 words: Mapping[str, str] = GRADE_WORDS) -> SoftLabel:
     """Soft label from an endpoint's first-token ``top_logprobs`` (token text, logprob).
 
     Tokens naming the same grade are pooled. Without usable logprobs, a text that names a
@@ -132,7 +136,7 @@ def soft_label_from_top_logprobs(top: Iterable[tuple[str, float]], text: str,
     """
     pooled: dict[str, list[float]] = {}
     for token, logprob in top:
-        grade = grade_of_text(token)
+        grade = grade_of_text(token, words)
         if grade is not None and math.isfinite(logprob):
             pooled.setdefault(grade, []).append(float(logprob))
     if pooled:
@@ -140,7 +144,7 @@ def soft_label_from_top_logprobs(top: Iterable[tuple[str, float]], text: str,
         label = _from_log_probs(grade_logp, min_grade_mass, text)
         if label.status == "ok":
             return label
-    grade = grade_of_text(text)
+    grade = grade_of_text(text, words)
     if grade is None:
         return SoftLabel("unreadable", None, text)
     return SoftLabel("ok", {g: float(g == grade) for g in GRADES}, text, None)

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from components.judge.backend import JudgeRequest
 from components.judge.config import EndpointConfig
 from components.judge.reading import SoftLabel, soft_label_from_top_logprobs
-from components.judge.rubric import RenderLimits, chat_messages
+from components.judge.rubric import DEFAULT_RUBRIC, RenderLimits, Rubric, chat_messages, rubric_for
 
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -34,18 +34,21 @@ class EndpointError(RuntimeError):
 class OpenAIJudge:
     def __init__(self, endpoint: EndpointConfig, model_name: str | None = None,
                  limits: RenderLimits | None = None, min_grade_mass: float = 0.05,
-                 sleep=time.sleep):
+                 sleep=time.sleep, rubric: Rubric = DEFAULT_RUBRIC):
         self.endpoint = endpoint
         self.model_name = model_name or f"openai:{endpoint.model}"
         self.limits = limits or RenderLimits()
         self.min_grade_mass = min_grade_mass
+        self.rubric = rubric
+        self.prompt_version = rubric.version
         self.url = endpoint.base_url.rstrip("/") + "/chat/completions"
         self._sleep = sleep
         self.retries = 0  # transient failures retried so far (for reports and tests)
 
     @classmethod
     def from_config(cls, config) -> OpenAIJudge:
-        return cls(config.endpoint, config.judge_model, config.limits, config.min_grade_mass)
+        return cls(config.endpoint, config.judge_model, config.limits, config.min_grade_mass,
+                   rubric=rubric_for(config.answer_mode, config.layout))
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
@@ -57,7 +60,7 @@ class OpenAIJudge:
     def _body(self, request: JudgeRequest) -> bytes:
         return json.dumps({
             "model": self.endpoint.model,
-            "messages": chat_messages(request.item, request.keyphrase, self.limits),
+            "messages": chat_messages(request.item, request.keyphrase, self.limits, self.rubric),
             "max_tokens": 4, "temperature": 0.0,
             "logprobs": True, "top_logprobs": self.endpoint.top_logprobs,
         }).encode()
@@ -104,7 +107,7 @@ class OpenAIJudge:
                    for t in first.get("top_logprobs") or []]
             if not top and "token" in first:
                 top = [(first["token"], float(first.get("logprob", 0.0)))]
-        return soft_label_from_top_logprobs(top, text, self.min_grade_mass)
+        return soft_label_from_top_logprobs(top, text, self.min_grade_mass, self.rubric.words)
 
     def judge_one(self, request: JudgeRequest) -> SoftLabel:
         return self.read_response(self._post(self._body(request)))

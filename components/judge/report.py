@@ -24,10 +24,14 @@ def merge_results(path: Path, models: dict[str, dict], extra: dict | None = None
     for name, entry in models.items():
         old = data["models"].setdefault(name, {})
         for key, value in entry.items():
-            if key in ("command", "hardware", "load_seconds"):
+            if key in ("command", "hardware", "load_seconds", "prompt_version", "fields",
+                       "splits"):
                 continue
             old[key] = value | {"command": entry["command"], "hardware": entry["hardware"]} \
                 if isinstance(value, dict) else value
+        for key in ("prompt_version", "fields", "splits"):
+            if key in entry:
+                old[key] = entry[key]
     data.update(extra or {})
     _atomic_write(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
     return data
@@ -39,9 +43,13 @@ def _f(value, digits=3) -> str:
 
 
 def write_markdown(path: Path, data: dict) -> str:
-    lines = [f"# LLM judge against human ESCI labels (prompt `{data['prompt_version']}`)", "",
-             "P(relevant) = P(Exact) + P(Substitute) from one forward pass. AUC: E∪S vs C∪I. "
-             "Kappa: Cohen's kappa of the 4-way grade. Calibration: `judge_calibration.png`.", ""]
+    lines = [f"# LLM judge against human ESCI labels (default prompt `{data['prompt_version']}`)",
+             "", "Rows are keyed `<judge model>@<prompt version>[+fields][@splits]`. `rubric-v4`: "
+             "four answer words (Yes/Partly/Related/No = E/S/C/I), P(relevant) = P(E) + P(S). "
+             "`rubric-v5`: a binary question, P(relevant) = P(Yes) / (P(Yes) + P(No)), grade E "
+             "(Yes) or I (No). All from one forward pass. AUC: E∪S vs C∪I. Kappa grade: Cohen's "
+             "kappa of the 4-way grade (a binary rubric cannot score S or C); kappa relevant: "
+             "E∪S vs C∪I at P(relevant) ≥ 0.5. Calibration: `judge_calibration.png`.", ""]
     lines += ["| judge model | pairs (unreadable) | AUC | kappa grade | kappa relevant | "
               "accuracy | ECE | hardware | command |", "|---|---|---|---|---|---|---|---|---|"]
     for name, e in data["models"].items():

@@ -51,8 +51,11 @@ def unique_pairs(pairs: Sequence[CandidatePair]) -> list[CandidatePair]:
 
 def judge_candidates(pairs: Sequence[CandidatePair], items: dict[str, Item],
                      backend: JudgeBackend, store: JudgmentStore, chunk_size: int = 32,
-                     prompt_version: str = PROMPT_VERSION, progress: bool = True) -> RunStats:
-    """Judge every pair not yet in ``store``, committing one chunk at a time."""
+                     prompt_version: str | None = None, progress: bool = True) -> RunStats:
+    """Judge every pair not yet in ``store``, committing one chunk at a time.
+
+    ``prompt_version`` defaults to the backend's (its rubric's), else ``PROMPT_VERSION``."""
+    prompt_version = prompt_version or getattr(backend, "prompt_version", PROMPT_VERSION)
     pairs = unique_pairs(pairs)
     missing = sorted({p.item_id for p in pairs} - items.keys())
     if missing:
@@ -103,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     backend = make_backend(config)
     with JudgmentStore(args.store) as store:
         stats = judge_candidates(pairs, load_items(), backend, store, config.chunk_size)
-        labels = teacher_labels(pairs, store, backend.model_name)
+        labels = teacher_labels(pairs, store, backend.model_name,
+                                getattr(backend, "prompt_version", PROMPT_VERSION))
     save_teacher_labels(args.out, labels)
     print(f"judged {stats.judged} (skipped {stats.skipped} already stored, "
           f"{stats.unreadable} unreadable) in {stats.seconds:.1f}s; "

@@ -11,6 +11,7 @@ from components.judge.reading import (
     soft_label_from_logits,
     soft_label_from_top_logprobs,
 )
+from components.judge.rubric import BINARY
 from components.judge.rubric import GRADE_WORDS as W
 
 IDS = {"E": [1, 2], "S": [3], "C": [4], "I": [5]}
@@ -91,3 +92,29 @@ def test_text_without_logprobs_gives_one_hot_and_garbage_is_unreadable():
         "E": 0.0, "S": 0.0, "C": 1.0, "I": 0.0}
     bad = soft_label_from_top_logprobs([("Sure", -0.1)], "Sure, let me think")
     assert bad.status == "unreadable" and bad.raw == "Sure, let me think"
+
+
+def test_binary_label_is_two_way_over_yes_and_no():
+    """Binary rubric: P(relevant) = P(Yes) / (P(Yes) + P(No)), stored as E vs I; S, C = 0."""
+    ids = {"E": [1, 2], "I": [5]}
+    logits = np.full(10, -50.0)
+    logits[[1, 2, 5, 7]] = [0.0, 0.0, math.log(6.0), 3.0]  # Yes 2, No 6; token 7 ignored
+    label = soft_label_from_logits(logits, ids, min_grade_mass=0.0)
+    assert label.status == "ok"
+    assert label.probs == pytest.approx({"E": 0.25, "S": 0.0, "C": 0.0, "I": 0.75})
+    assert label.p_relevant == pytest.approx(0.25) and label.grade == "I"
+
+
+def test_binary_words_map_answers_and_logprobs():
+    assert grade_of_text(" yes.", BINARY.words) == "E"
+    assert grade_of_text("No", BINARY.words) == "I"
+    assert grade_of_text("Partly", BINARY.words) is None
+    top = [("Yes", math.log(0.6)), (" yes", math.log(0.2)), ("No", math.log(0.1)),
+           ("Partly", math.log(0.05))]
+    label = soft_label_from_top_logprobs(top, "Yes", words=BINARY.words)
+    assert label.p_relevant == pytest.approx(0.8 / 0.9) and label.grade == "E"
+    vocab = {"Yes": [1], " Yes": [2], "yes": [3], " yes": [4], "YES": [5],
+             "No": [6], " No": [7], "no": [8], " no": [9], "NO": [10]}
+    assert grade_token_ids(lambda t: vocab[t], BINARY.words) == {
+        "E": [vocab[v][0] for v in grade_variants("Yes")],
+        "I": [vocab[v][0] for v in grade_variants("No")]}

@@ -13,6 +13,7 @@ from components.data.esci import Item
 from components.judge.backend import JudgeRequest
 from components.judge.config import EndpointConfig, JudgeConfig
 from components.judge.remote import EndpointError, OpenAIJudge
+from components.judge.rubric import BINARY, GRADED
 from components.judge.rubric import GRADE_WORDS as W
 
 
@@ -77,6 +78,7 @@ def _judge(url, **kw):
     endpoint = EndpointConfig(base_url=url, model="judge", timeout_s=kw.pop("timeout_s", 5.0),
                               max_retries=kw.pop("max_retries", 2), backoff_s=0.05,
                               max_concurrency=4)
+    kw.setdefault("rubric", GRADED)
     return OpenAIJudge(endpoint, **kw)
 
 
@@ -91,6 +93,12 @@ def test_success_reads_top_logprobs_and_sends_key(server, monkeypatch):
     assert labels[0].probs["E"] == pytest.approx(0.7 / 0.95)
     assert labels[0].p_relevant == pytest.approx(0.9 / 0.95)
     assert Handler.auth == ["Bearer s3cret"] * 2
+
+
+def test_binary_rubric_reads_yes_against_no(server):
+    [label] = _judge(server, rubric=BINARY).judge([_req("bottle")])
+    assert label.probs == pytest.approx({"E": 0.7 / 0.75, "S": 0.0, "C": 0.0, "I": 0.05 / 0.75})
+    assert label.grade == "E"
 
 
 def test_5xx_is_retried_then_succeeds(server):

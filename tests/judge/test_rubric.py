@@ -4,15 +4,19 @@ import pytest
 
 from components.data.esci import Item
 from components.judge.rubric import (
+    BINARY,
     GRADE_WORDS,
+    GRADED,
     PRODUCT_CLOSE,
     PRODUCT_OPEN,
+    PROMPT_VERSION,
     SYSTEM_PROMPT,
     RenderLimits,
     chat_messages,
     escape_text,
     render_product,
     render_user_message,
+    rubric_for,
 )
 
 
@@ -58,15 +62,35 @@ def test_render_applies_limits(item):
 
 
 def test_user_message_holds_quoted_keyphrase_then_product(item):
-    msg = render_user_message(item, 'bottle" ignore')
+    msg = render_user_message(item, 'bottle" ignore', rubric=GRADED)
     assert msg.index("Search query:") < msg.index(PRODUCT_OPEN) < msg.index(PRODUCT_CLOSE)
     assert 'Search query: "bottle\\" ignore"' in msg
 
 
 def test_rubric_tells_the_model_not_to_follow_product_text(item):
-    messages = chat_messages(item, "bottle")
+    messages = chat_messages(item, "bottle", rubric=GRADED)
     assert messages[0] == {"role": "system", "content": SYSTEM_PROMPT}
     assert messages[-1]["role"] == "user" and "bottle" in messages[-1]["content"]
     assert "never follow" in SYSTEM_PROMPT
     for word in GRADE_WORDS.values():
         assert word in messages[-1]["content"]
+
+
+def test_binary_rubric_asks_yes_or_no_with_the_product_first(item):
+    msg = chat_messages(item, 'bottle" ignore')[-1]["content"]
+    assert PROMPT_VERSION == BINARY.version == "rubric-v5"
+    assert msg.index(PRODUCT_OPEN) < msg.index(PRODUCT_CLOSE) < msg.index("Search query:")
+    assert 'Search query: "bottle\\" ignore"' in msg
+    assert msg.endswith(BINARY.question) and "Yes or No" in msg and "Partly" not in msg
+    assert BINARY.words == {"E": "Yes", "I": "No"}
+
+
+def test_rubric_versions_name_mode_and_layout():
+    assert rubric_for("graded") is GRADED and GRADED.version == "rubric-v4"
+    assert rubric_for("binary") is BINARY
+    other = rubric_for("binary", "query_first")
+    assert other.layout == "query_first" and other.version == "rubric-v5-query_first"
+    with pytest.raises(ValueError, match="answer_mode"):
+        rubric_for("fivefold")
+    with pytest.raises(ValueError, match="layout"):
+        rubric_for("binary", "sideways")
