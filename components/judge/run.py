@@ -1,7 +1,7 @@
 """Judge candidate pairs into the durable store, resumably, then export teacher labels.
 
     python -m components.judge.run --candidates pairs.jsonl --store judge.sqlite \\
-        --out teacher_labels.jsonl [--config judge.yaml] [--model NAME] [--limit N]
+        --out teacher_labels.jsonl [--config judge.yaml] [--model NAME] [--limit N] [--shuffle S]
 
 Pairs already in the store (same judge model and prompt version) are skipped, so a killed
 run picks up where it stopped. Unreadable answers are stored with their raw text and
@@ -11,6 +11,7 @@ counted; they never stop the run.
 from __future__ import annotations
 
 import argparse
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,9 +101,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=None, help="judge model name (overrides config)")
     parser.add_argument("--model-dir", default=None, help="a transformers directory")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--shuffle", type=int, default=None, metavar="SEED",
+                        help="judge in a seeded random order: a run stopped early (or cut by "
+                             "--limit) then holds a uniform sample of every source")
     args = parser.parse_args(argv)
     config = load_config(args.config, model=args.model, model_dir=args.model_dir)
-    pairs = load_candidates(args.candidates)[: args.limit]
+    pairs = load_candidates(args.candidates)
+    if args.shuffle is not None:
+        random.Random(args.shuffle).shuffle(pairs)
+    pairs = pairs[: args.limit]
     backend = make_backend(config)
     with JudgmentStore(args.store) as store:
         stats = judge_candidates(pairs, load_items(), backend, store, config.chunk_size)

@@ -97,9 +97,22 @@ class ExperimentConfig:
     max_queries_per_split: int | None = None  # demo/tests: keep only N queries of each split
     max_extra_keyphrases: int | None = None   # demo/tests: keep only N WANDS keyphrases
     item_side_k: int = 10
+    # Cross-encoder settings to try (overrides of ``cross_encoder``, e.g. {learning_rate: 1e-4});
+    # the one with the best validation nDCG@10 is shipped and scores the pool. Empty: none.
+    cross_encoder_sweep: tuple[dict, ...] = ()
+    # Distillation task weights to try on the first seed (validation nDCG@10 picks one, which
+    # every seed then uses). Empty: ``student.task_weights`` as given.
+    distill_weights: tuple[float, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "seeds", tuple(self.seeds))
+        object.__setattr__(self, "cross_encoder_sweep", tuple(dict(d) for d in
+                                                               self.cross_encoder_sweep))
+        object.__setattr__(self, "distill_weights", tuple(float(w) for w in self.distill_weights))
+        if any(w <= 0 for w in self.distill_weights):
+            raise ValueError(f"distill_weights must be > 0, got {self.distill_weights}")
+        for override in self.cross_encoder_sweep:
+            CrossEncoderConfig(**override)  # unknown keys / bad values fail here
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,13 @@ from components.evaluation.evaluate import (
 )
 from components.judge.labels import load_teacher_labels
 from components.settings import artifacts_dir
-from components.training.config import DEMO_CONFIG, TrainingConfig, load_config
+from components.training.config import (
+    DEMO_CONFIG,
+    CrossEncoderConfig,
+    StudentConfig,
+    TrainingConfig,
+    load_config,
+)
 from components.training.cross_encoder import CrossEncoderScorer, train_cross_encoder
 from components.training.device import pick_device, synchronize
 from components.training.examples import (
@@ -138,19 +144,43 @@ def _cross_encoder_report(scorer, inputs: Inputs, item_side: bool) -> dict:
     return report
 
 
+def _cross_encoder_settings(config: TrainingConfig, objective: str) -> list[CrossEncoderConfig]:
+    base = replace(config.cross_encoder, objective=objective)
+    sweep = config.experiment.cross_encoder_sweep if objective == "bce" else ()
+    return [replace(base, **override) for override in sweep] or [base]
+
+
 def run_cross_encoders(config: TrainingConfig, inputs: Inputs, models_dir: Path) -> tuple:
+    """Train the cross-encoder(s); with a sweep, validation nDCG@10 picks the shipped one."""
     results, shipped = {}, None
     objectives = ("bce", "kl") if config.experiment.compare_kl else ("bce",)
     for objective in objectives:
-        ce_config = replace(config.cross_encoder, objective=objective)
-        log(f"cross-encoder ({objective}) on {len(inputs.labels)} teacher labels")
         out = models_dir / ("cross_encoder" if objective == "bce" else f"cross_encoder_{objective}")
-        ce, stats = train_cross_encoder(inputs.labels, inputs.items, ce_config, out,
-                                        validate=inputs.validation_ndcg)
-        scorer = CrossEncoderScorer(ce, ce_config.max_length, config.experiment.eval_batch_size)
+        tried, best = [], None
+        for n, ce_config in enumerate(_cross_encoder_settings(config, objective)):
+            log(f"cross-encoder ({objective}, setting {n}) on {len(inputs.labels)} teacher labels")
+            target = out if n == 0 else models_dir / f"cross_encoder_{objective}_try{n}"
+            ce, stats = train_cross_encoder(inputs.labels, inputs.items, ce_config, target,
+                                            validate=inputs.validation_ndcg)
+            scorer = CrossEncoderScorer(ce, ce_config.max_length,
+                                        config.experiment.eval_batch_size)
+            value = inputs.validation_ndcg(scorer)
+            tried.append({"setting": {k: getattr(ce_config, k) for k in (
+                "epochs", "learning_rate", "batch_size", "eval_every")},
+                "validation_ndcg@10": round(value, 5), "train": stats.to_dict()})
+            log(f"  validation nDCG@10 {value:.4f}")
+            if best is None or value > best[0]:
+                best = (value, ce, scorer, ce_config, stats, target)
+            else:
+                del ce, scorer
+        _, ce, scorer, ce_config, stats, target = best
+        if target != out:
+            ce.save(str(out))
         report = _cross_encoder_report(scorer, inputs,
                                        config.experiment.cross_encoder_item_side)
         report["train"] = stats.to_dict()
+        if len(tried) > 1:
+            report["sweep"] = tried
         results[objective] = report
         log(f"cross-encoder ({objective}): test AUC {report['judge_like_test']['auc']:.4f}, "
             f"nDCG@10 {report['test']['ndcg@10']:.4f}, {stats.examples_per_s:.0f} ex/s")
@@ -196,17 +226,43 @@ def evaluate_student(model, inputs: Inputs, dims, batch_size: int) -> dict:
             for dim in dims}
 
 
+def choose_distill_weight(config: TrainingConfig, inputs: Inputs, pool_rows, clicks,
+                          judge) -> tuple[StudentConfig, list[dict]]:
+    """The distillation task weight with the best validation nDCG@10 (first seed only)."""
+    seed = config.experiment.seeds[0]
+    distill = distillation_lists(((r.keyphrase, r.item_id, r.score) for r in pool_rows),
+                                 inputs.items, config.student.distill_list_size, seed)
+    tried = []
+    for weight in config.experiment.distill_weights:
+        weights = {**config.student.task_weights, "distill": weight}
+        candidate = replace(config.student, tasks=VARIANT_TASKS["distilled"], seed=seed,
+                            task_weights=weights)
+        model, stats = train_student(candidate, build_tasks(candidate, clicks, distill, judge),
+                                     None, validate=inputs.validation_ndcg)
+        value = max((v for _, v in stats.validation), default=float("-inf"))
+        tried.append({"distill_weight": weight, "validation_ndcg@10": round(value, 5)})
+        log(f"distill weight {weight}: validation nDCG@10 {value:.4f}")
+        del model
+    best = max(tried, key=lambda t: t["validation_ndcg@10"])["distill_weight"]
+    weights = {**config.student.task_weights, "distill": best}
+    return replace(config.student, task_weights=weights), tried
+
+
 def run_students(config: TrainingConfig, inputs: Inputs, pool_rows, models_dir: Path,
                  command: str) -> dict:
     clicks = clicked_pairs(inputs.clicks, inputs.items, inputs.held_out)
     judge = judge_pairs(inputs.labels, inputs.items)
     results = {"examples": {"clicks": len(clicks), "judge": len(judge)}}
+    student = config.student
+    if config.experiment.distill_weights:
+        student, results["distill_weight_sweep"] = choose_distill_weight(
+            config, inputs, pool_rows, clicks, judge)
     for seed in config.experiment.seeds:
         distill = distillation_lists(((r.keyphrase, r.item_id, r.score) for r in pool_rows),
-                                     inputs.items, config.student.distill_list_size, seed)
+                                     inputs.items, student.distill_list_size, seed)
         results["examples"]["distill_lists"] = len(distill)
         for variant, task_names in VARIANT_TASKS.items():
-            student_config = replace(config.student, tasks=task_names, seed=seed)
+            student_config = replace(student, tasks=task_names, seed=seed)
             tasks = build_tasks(student_config, clicks, distill, judge)
             log(f"student {variant} seed {seed}: tasks {[t.name for t in tasks]}")
             save = models_dir / "student" if (variant == "distilled"

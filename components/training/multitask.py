@@ -2,7 +2,8 @@
 
 Shape borrowed from sentence-transformers' trainer: a dict of task datasets, a dict of task
 losses and a sampler that picks which task the next batch comes from (``round_robin`` cycles
-through the tasks; ``proportional`` draws a task with probability ∝ weight × examples).
+through the tasks and scales each task's loss by its weight; ``proportional`` draws a task
+with probability ∝ weight × examples, losses unscaled).
 One optimiser step per batch; each task keeps its own shuffled, endless batch stream.
 """
 
@@ -149,6 +150,8 @@ def train_multitask(model, tasks: Sequence[Task], steps: int, sampler: str,
         with autocast(device):
             emb = embed(model, batch.keyphrases + batch.items, device)
         loss = task.loss(emb[: len(batch)], emb[len(batch):], batch)
+        if sampler == "round_robin" and task.weight != 1.0:
+            loss = task.weight * loss  # round-robin: the weight scales the task's gradient
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

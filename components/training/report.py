@@ -148,6 +148,19 @@ def write_training_report(report: dict, out: Path, command: str) -> None:
         j = r["judge_like_test"]
         lines.append(f"| {obj} | {j['auc']:.4f} | {j['kappa']:.4f} @ {j['threshold']:.2f} | "
                      f"{r['test']['ndcg@10']:.4f} | {r['train']['examples_per_s']} |")
+    for obj, r in ce.items():
+        if r.get("sweep"):
+            lines += ["", f"Cross-encoder settings tried ({obj}; validation queries choose):", "",
+                      "| epochs | lr | validation nDCG@10 | steps (best checkpoint by validation) |",
+                      "|---|---|---|---|"]
+            for t in r["sweep"]:
+                lines.append(f"| {t['setting']['epochs']} | {t['setting']['learning_rate']} | "
+                             f"{t['validation_ndcg@10']:.4f} | {t['train']['steps']} |")
+    sweep = report["students"].get("distill_weight_sweep")
+    if sweep:
+        lines += ["", "Distillation task weight (first seed; validation queries choose):", "",
+                  "| distill weight | validation nDCG@10 |", "|---|---|"]
+        lines += [f"| {t['distill_weight']} | {t['validation_ndcg@10']:.4f} |" for t in sweep]
     pool = report["pool"]
     lines += ["", "## Pool scored by the cross-encoder", "",
               f"{pool['pairs']} pairs ({pool['keyphrases']} keyphrases × {pool['items']} items; "

@@ -21,7 +21,9 @@ def test_experiment_end_to_end_writes_reports_and_models(tmp_path, tiny_model_di
                     "distill_list_size": 4, "judge_batch_size": 8, "eval_every": 2,
                     "max_seq_length": 48, "matryoshka_dims": [64, 32]},
         "experiment": {"seeds": [0, 1], "compare_kl": True, "anchor": False,
-                       "max_queries_per_split": 2, "max_extra_keyphrases": 5},
+                       "max_queries_per_split": 2, "max_extra_keyphrases": 5,
+                       "cross_encoder_sweep": [{"max_steps": 2}, {"max_steps": 3}],
+                       "distill_weights": [0.5, 1.0]},
     }
     config_path = tmp_path / "tiny.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -37,6 +39,10 @@ def test_experiment_end_to_end_writes_reports_and_models(tmp_path, tiny_model_di
     assert quality["distilled"]["seeds"] == 2 and "test_std" in quality["distilled"]
     report = json.loads((out / "training.json").read_text())
     assert set(report["cross_encoder"]) == {"bce", "kl"}
+    sweep = report["cross_encoder"]["bce"]["sweep"]  # validation picks the shipped setting
+    assert len(sweep) == 2 and report["cross_encoder"]["bce"]["train"]["steps"] in (2, 3)
+    weights = report["students"]["distill_weight_sweep"]
+    assert [w["distill_weight"] for w in weights] == [0.5, 1.0]
     assert report["pool"]["pairs"] > 0 and report["pool"]["pairs_per_s"] > 0
     assert "distilled - click_only" in report["noise"]
     assert (out / "training.png").stat().st_size > 0

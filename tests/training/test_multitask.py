@@ -75,3 +75,19 @@ def test_multitask_training_lowers_loss_and_keeps_best_checkpoint(tiny_model_dir
     assert [s for s, _ in stats.validation] == [2, 4, 6] and stats.best_step == 2
     changed = any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert changed
+
+
+def test_round_robin_scales_each_task_loss_by_its_weight(tiny_model_dir):
+    from sentence_transformers import SentenceTransformer
+
+    first_loss = {}
+    for weight in (1.0, 0.25):
+        torch.manual_seed(0)  # same dropout masks in both runs
+        model = SentenceTransformer(str(tiny_model_dir), device="cpu")
+        distill = Task("distill", lists(4), PearsonDistillationLoss(), 2, weight=weight)
+        stats = train_multitask(model, [distill], steps=1, sampler="round_robin",
+                                learning_rate=1e-3, warmup_fraction=0.0,
+                                device=torch.device("cpu"), seed=3)
+        first_loss[weight] = stats.losses["distill"][0]
+    assert first_loss[1.0] != 0.0
+    assert first_loss[0.25] == pytest.approx(0.25 * first_loss[1.0], rel=1e-3, abs=1e-5)
