@@ -83,7 +83,7 @@ class EncoderRanker:
 
         self.name = name
         self.batch_size = batch_size
-        self.truncate_dim = truncate_dim
+        self.truncate_dim = int(truncate_dim) if truncate_dim else None
         self.model = SentenceTransformer(str(model_path), device=device)
         self._cache: dict[str, np.ndarray] = {}
 

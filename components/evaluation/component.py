@@ -23,6 +23,7 @@ def evaluate(data: Input[Dataset], student: Input[Model], cross_encoder: Input[M
     from components.training.cross_encoder import CrossEncoderScorer
 
     fields = ("title", "brand", "category")
+    dims = [int(d) for d in dims]  # KFP hands list values over as JSON numbers (floats)
     bundle = DataBundle.load(data.path)
     judgments = bundle.judgments_in(split)
     rows = {}
