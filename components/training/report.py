@@ -151,7 +151,7 @@ def write_training_report(report: dict, out: Path, command: str) -> None:
     for obj, r in ce.items():
         if r.get("sweep"):
             lines += ["", f"Cross-encoder settings tried ({obj}; validation queries choose):", "",
-                      "| epochs | lr | validation nDCG@10 | steps (best checkpoint by validation) |",
+                      "| epochs | lr | validation nDCG@10 (best checkpoint) | steps |",
                       "|---|---|---|---|"]
             for t in r["sweep"]:
                 lines.append(f"| {t['setting']['epochs']} | {t['setting']['learning_rate']} | "
