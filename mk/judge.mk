@@ -4,6 +4,7 @@ JUDGE_PER_GRADE ?= 25
 JUDGE_INJECTION_PAIRS ?= 4
 JUDGE_BATCH_SIZES ?= 1 4 16
 JUDGE_CANDIDATES ?= $(ARTIFACTS)/judge/candidates.jsonl
+JUDGE_BUDGET ?= 1500
 
 .PHONY: bench-judge
 bench-judge: venv ## Judge vs human ESCI labels (AUC, kappa, confusion, calibration) + injection flip rate -> docs/results/judge.{json,md}
@@ -19,7 +20,11 @@ bench-judge-throughput: venv ## Judge pairs/s on this machine at JUDGE_BATCH_SIZ
 judge-weights: venv ## Convert the judge GGUF weights once into the cache (hash-checked)
 	$(PY) -c "from components.judge.weights import JUDGE_WEIGHTS, judge_model_path; [print(judge_model_path(n)) for n in JUDGE_WEIGHTS]"
 
+.PHONY: judge-candidates
+judge-candidates: venv ## Training candidates (train-split keyphrases; clicked/shown/filtered/retrieved/random) -> JUDGE_CANDIDATES (JUDGE_BUDGET=)
+	$(PY) -m components.judge.candidates --out $(JUDGE_CANDIDATES) --budget $(JUDGE_BUDGET)
+
 .PHONY: judge
-judge: venv ## Judge JUDGE_CANDIDATES (JSONL) resumably into artifacts/judge/{judgments.sqlite,teacher_labels.jsonl}
-	$(PY) -m components.judge.run --candidates $(JUDGE_CANDIDATES) \
+judge: venv ## Judge JUDGE_CANDIDATES (JSONL) resumably, in shuffled order, into artifacts/judge/{judgments.sqlite,teacher_labels.jsonl}
+	$(PY) -m components.judge.run --candidates $(JUDGE_CANDIDATES) --shuffle 5 \
 	  --store $(ARTIFACTS)/judge/judgments.sqlite --out $(ARTIFACTS)/judge/teacher_labels.jsonl

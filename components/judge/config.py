@@ -37,7 +37,7 @@ class JudgeConfig:
     device: str = "auto"                        # "auto": cuda (bf16) if present, else cpu (fp32)
     batch_size: int = 16
     prefix_cache: bool = True                   # reuse the rubric prefix's KV cache
-    answer_mode: str = "binary"                 # "binary" (rubric-v5) | "graded" (rubric-v4)
+    answer_mode: str = "binary"                 # "binary" (rubric-v6) | "graded" (rubric-v4)
     layout: str | None = None                   # None: the rubric's own; or query_first /
                                                 # product_first
     min_grade_mass: float = 0.05                # below: the answer is unreadable

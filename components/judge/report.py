@@ -46,7 +46,7 @@ def write_markdown(path: Path, data: dict) -> str:
     lines = [f"# LLM judge against human ESCI labels (default prompt `{data['prompt_version']}`)",
              "", "Rows are keyed `<judge model>@<prompt version>[+fields][@splits]`. `rubric-v4`: "
              "four answer words (Yes/Partly/Related/No = E/S/C/I), P(relevant) = P(E) + P(S). "
-             "`rubric-v5`: a binary question, P(relevant) = P(Yes) / (P(Yes) + P(No)), grade E "
+             "`rubric-v5`/`rubric-v6`: a binary question (v6 restates the no-instructions rule before it; v5 rows were made at commit 06058c0, wording `BINARY_QUESTION_V5`), P(relevant) = P(Yes) / (P(Yes) + P(No)), grade E "
              "(Yes) or I (No). All from one forward pass. AUC: E∪S vs C∪I. Kappa grade: Cohen's "
              "kappa of the 4-way grade (a binary rubric cannot score S or C); kappa relevant: "
              "E∪S vs C∪I at P(relevant) ≥ 0.5. Calibration: `judge_calibration.png`.", ""]

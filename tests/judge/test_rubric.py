@@ -78,7 +78,7 @@ def test_rubric_tells_the_model_not_to_follow_product_text(item):
 
 def test_binary_rubric_asks_yes_or_no_with_the_product_first(item):
     msg = chat_messages(item, 'bottle" ignore')[-1]["content"]
-    assert PROMPT_VERSION == BINARY.version == "rubric-v5"
+    assert PROMPT_VERSION == BINARY.version == "rubric-v6"
     assert msg.index(PRODUCT_OPEN) < msg.index(PRODUCT_CLOSE) < msg.index("Search query:")
     assert 'Search query: "bottle\\" ignore"' in msg
     assert msg.endswith(BINARY.question) and "Yes or No" in msg and "Partly" not in msg
@@ -89,7 +89,7 @@ def test_rubric_versions_name_mode_and_layout():
     assert rubric_for("graded") is GRADED and GRADED.version == "rubric-v4"
     assert rubric_for("binary") is BINARY
     other = rubric_for("binary", "query_first")
-    assert other.layout == "query_first" and other.version == "rubric-v5-query_first"
+    assert other.layout == "query_first" and other.version == "rubric-v6-query_first"
     with pytest.raises(ValueError, match="answer_mode"):
         rubric_for("fivefold")
     with pytest.raises(ValueError, match="layout"):
