@@ -74,6 +74,10 @@ def student_pooling(student_dir: Path) -> str:
     for module in modules:
         if module["type"].endswith("Pooling"):
             cfg = json.loads((Path(student_dir) / module["path"] / "config.json").read_text())
+            # sentence-transformers >= 6 writes {"pooling_mode": "mean"}; older, one flag a mode.
+            mode = cfg.get("pooling_mode")
+            if isinstance(mode, str) and mode in ("mean", "cls", "max"):
+                return mode
             if cfg.get("pooling_mode_mean_tokens"):
                 return "mean"
             if cfg.get("pooling_mode_cls_token"):
