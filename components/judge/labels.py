@@ -59,20 +59,25 @@ class TeacherLabel:
         return asdict(self)
 
 
-def save_teacher_labels(path: Path | str, labels: Iterable[TeacherLabel]) -> int:
-    """Write labels as JSONL (atomically: a temp file renamed into place). Returns the count."""
+def write_jsonl_atomic(path: Path | str, rows: Iterable[dict]) -> int:
+    """Write dicts as JSONL atomically (a synced temp file renamed into place); the count."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     count = 0
     with open(tmp, "w", encoding="utf-8") as fh:
-        for label in labels:
-            fh.write(json.dumps(label.to_dict(), ensure_ascii=False) + "\n")
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     return count
+
+
+def save_teacher_labels(path: Path | str, labels: Iterable[TeacherLabel]) -> int:
+    """Write labels as JSONL (atomically: a temp file renamed into place). Returns the count."""
+    return write_jsonl_atomic(path, (label.to_dict() for label in labels))
 
 
 def load_teacher_labels(path: Path | str, ok_only: bool = True) -> list[TeacherLabel]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from components.judge.labels import SOURCES, LabelError
+from components.judge.labels import SOURCES, LabelError, write_jsonl_atomic
 
 CANDIDATES_FILE = "candidates.jsonl"  # inside a candidates Dataset directory
 
@@ -32,16 +31,8 @@ class CandidatePair:
 
 
 def save_candidates(path: Path | str, pairs: Iterable[CandidatePair]) -> int:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    count = 0
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for pair in pairs:
-            fh.write(json.dumps(asdict(pair), ensure_ascii=False) + "\n")
-            count += 1
-    os.replace(tmp, path)
-    return count
+    """Write candidates as JSONL, atomically. Returns the count."""
+    return write_jsonl_atomic(path, (asdict(pair) for pair in pairs))
 
 
 def load_candidates(path: Path | str) -> list[CandidatePair]:
