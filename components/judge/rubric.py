@@ -83,6 +83,34 @@ BINARY = Rubric("rubric-v6", "binary", BINARY_QUESTION, {"E": "Yes", "I": "No"},
                 layout="product_first", fields=("title",))
 DEFAULT_RUBRIC = BINARY
 PROMPT_VERSION = DEFAULT_RUBRIC.version
+
+# v7: simpler binary variants, asking the stricter "this exact product?" question (the one
+# measured with the 1.5B judge in shared/RUNTIME.md). Product first, then the query, so the
+# product block is a prefix shared by all of an item's pairs (LocalJudge(item_prefix=True)).
+# The rule against following the seller's text stays in SYSTEM_PROMPT.
+EXACT_QUESTION = ("Would a shopper who typed this search query want this exact product? "
+                  "Answer Yes or No.")
+# Title and brand.
+EXACT = Rubric("rubric-v7-exact", "binary", EXACT_QUESTION, {"E": "Yes", "I": "No"},
+               layout="product_first", fields=("title", "brand"))
+# Title, brand, category and bullet points. The default RenderLimits leave bullet points out
+# (cap 0): render this one with RenderLimits(bullet_points=300), e.g.
+# LocalJudge(..., rubric=EXACT_FULL, limits=EXACT_FULL_LIMITS).
+EXACT_FULL = Rubric("rubric-v7-exact-full", "binary", EXACT_QUESTION, {"E": "Yes", "I": "No"},
+                    layout="product_first",
+                    fields=("title", "brand", "category", "bullet_points"))
+
+# Every named rubric, by version (the version stored with each judgment).
+RUBRICS: dict[str, Rubric] = {r.version: r for r in (GRADED, BINARY, EXACT, EXACT_FULL)}
+
+
+def rubric_by_version(version: str) -> Rubric:
+    """The rubric named ``version`` (a key of ``RUBRICS``); ValueError for any other."""
+    try:
+        return RUBRICS[version]
+    except KeyError:
+        raise ValueError(f"unknown rubric version {version!r}; known: {sorted(RUBRICS)}"
+                         ) from None
 # The four-way answer words (the graded rubric); the binary rubric uses the same Yes and No.
 GRADE_WORDS: dict[str, str] = GRADED.words
 QUESTION = GRADED_QUESTION
@@ -117,6 +145,10 @@ class RenderLimits:
     category: int = 120
     bullet_points: int = 0     # 0: left out (measured: no help, 40% more tokens)
     keyphrase: int = 120
+
+
+# The caps rubric-v7-exact-full is meant for: bullet points rendered, up to 300 characters.
+EXACT_FULL_LIMITS = RenderLimits(bullet_points=300)
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f]")
