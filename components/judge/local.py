@@ -5,11 +5,25 @@ pairs, the suffix holds the pair. With ``prefix_cache`` the prefix's key/value c
 computed once and shared by every batch, so each pair only pays for its own tokens.
 Sequences are left-padded with explicit position ids; only the last position's logits are
 computed (``logits_to_keep=1``).
+
+Item prefix sharing (``item_prefix=True``, product_first rubrics only): the per-pair suffix
+splits again into ``item part`` (the ``<product>`` block and its newline, the same for every
+keyphrase of an item) and ``pair part`` (search query + question + the template's tail). The
+item parts of a group of distinct items run once, as one left-padded batch on top of the
+rubric prefix's cache; each pair then takes its item's row of that cache (``index_select``
+on the batch axis) and only its own pair part runs, as one left-padded batch with the
+attention mask ``[prefix ones | item mask | pair mask]``. The text is split right after a
+newline, where the tokenizers' pre-tokenizers always cut, so ``prefix + item + pair`` token
+ids equal the whole prompt's (tests/judge/test_item_prefix.py checks it on Qwen's and
+SmolLM2's tokenizers).
+
+``counters`` tallies what ran through the model (tokens with and without padding, attended
+keys, logit rows), for ``components.judge.throughput.measure_throughput``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +39,7 @@ from components.judge.rubric import (
     RenderLimits,
     Rubric,
     chat_messages,
+    render_product,
     render_user_message,
     rubric_for,
 )
@@ -41,17 +56,50 @@ def pick_device(device: str = "auto") -> tuple[torch.device, torch.dtype]:
     return dev, (torch.bfloat16 if dev.type == "cuda" else torch.float32)
 
 
+def split_template(tokenizer, limits: RenderLimits, rubric: Rubric) -> tuple[str, str]:
+    """The rendered chat template around the user message: (prefix, tail). A prompt is
+    ``prefix + render_user_message(...) + tail``."""
+    messages = [*chat_messages(_TEMPLATE_ITEM, "x", limits, rubric)[:-1],
+                {"role": "user", "content": _MARK}]
+    if tokenizer.chat_template:
+        text = tokenizer.apply_chat_template(messages, tokenize=False,
+                                             add_generation_prompt=True)
+    else:  # a base model: a plain-text frame
+        text = f"{SYSTEM_PROMPT}\n\n{_MARK}\n\nGrade:"
+    prefix, _, rest = text.partition(_MARK)
+    return prefix, rest
+
+
+def item_text(item: Item, limits: RenderLimits, rubric: Rubric) -> str:
+    """The item part of a product_first prompt: the product block and the newline after it.
+    It ends right after a newline: no tokenizer's pre-tokenizer merges across that cut."""
+    return render_product(item, limits, rubric.fields) + "\n"
+
+
 class LocalJudge:
     def __init__(self, model_dir: Path | str, model_name: str, device: str = "auto",
                  batch_size: int = 16, prefix_cache: bool = True, min_grade_mass: float = 0.05,
                  limits: RenderLimits | None = None, threads: int | None = None,
-                 random_weights: bool = False, rubric: Rubric = DEFAULT_RUBRIC):
+                 random_weights: bool = False, rubric: Rubric = DEFAULT_RUBRIC,
+                 item_prefix: bool = False, item_group_size: int | None = None):
+        """``item_prefix``: share each distinct item's part of the prompt between its pairs
+        (needs a product_first rubric; builds on the rubric prefix's cache whatever
+        ``prefix_cache`` says). ``batch_size`` caps the pairs of one forward pass;
+        ``item_group_size`` (default ``batch_size``) caps the distinct items whose item parts
+        run together (a group also closes once its pairs would pass ``batch_size``)."""
+        if item_prefix and rubric.layout != "product_first":
+            raise ValueError(f"item_prefix needs a product_first rubric; {rubric.version} is "
+                             f"{rubric.layout}")
+        if batch_size < 1 or (item_group_size is not None and item_group_size < 1):
+            raise ValueError("batch_size and item_group_size must be >= 1")
         if threads:
             torch.set_num_threads(threads)
         self.model_name = model_name
         self.device, self.dtype = pick_device(device)
         self.batch_size = batch_size
         self.prefix_cache = prefix_cache
+        self.item_prefix = item_prefix
+        self.item_group_size = item_group_size
         self.min_grade_mass = min_grade_mass
         self.limits = limits or RenderLimits()
         self.rubric = rubric
@@ -71,6 +119,8 @@ class LocalJudge:
         self.prefix_text, self.suffix_template = self._split_template()
         self.prefix_ids = self.tokenizer.encode(self.prefix_text, add_special_tokens=False)
         self._prefix_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self.counters: dict[str, int] = {}
+        self.reset_counters()
 
     @classmethod
     def from_config(cls, config) -> LocalJudge:
@@ -84,15 +134,7 @@ class LocalJudge:
 
     # -- prompt ---------------------------------------------------------------------------
     def _split_template(self) -> tuple[str, str]:
-        messages = [*chat_messages(_TEMPLATE_ITEM, "x", self.limits, self.rubric)[:-1],
-                    {"role": "user", "content": _MARK}]
-        if self.tokenizer.chat_template:
-            text = self.tokenizer.apply_chat_template(messages, tokenize=False,
-                                                      add_generation_prompt=True)
-        else:  # a base model: a plain-text frame
-            text = f"{SYSTEM_PROMPT}\n\n{_MARK}\n\nGrade:"
-        prefix, _, rest = text.partition(_MARK)
-        return prefix, rest
+        return split_template(self.tokenizer, self.limits, self.rubric)
 
     def prompt_text(self, request: JudgeRequest) -> str:
         return self.prefix_text + self.suffix_text(request)
@@ -104,14 +146,62 @@ class LocalJudge:
     def suffix_ids(self, request: JudgeRequest) -> list[int]:
         return self.tokenizer.encode(self.suffix_text(request), add_special_tokens=False)
 
+    def split_suffix_text(self, request: JudgeRequest) -> tuple[str, str]:
+        """``suffix_text`` as (item part, pair part): the product block with the newline
+        after it, then the rest. Only for product_first rubrics."""
+        item = item_text(request.item, self.limits, self.rubric)
+        suffix = self.suffix_text(request)
+        if self.rubric.layout != "product_first" or not suffix.startswith(item):
+            raise ValueError(f"{self.rubric.version}: the prompt does not start with the "
+                             "product block; item prefixes need a product_first rubric")
+        return item, suffix[len(item):]
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
     # -- forward --------------------------------------------------------------------------
+    def reset_counters(self) -> None:
+        self.counters = dict.fromkeys(
+            ("forwards", "tokens_run", "tokens_real", "attended_keys", "logit_rows"), 0)
+
+    def _count(self, mask: torch.Tensor, positions: torch.Tensor) -> None:
+        """Tally one forward: ``mask`` (batch, new) of real tokens, their ``positions``
+        (= real tokens before them, so each attends ``position + 1`` real keys)."""
+        c = self.counters
+        c["forwards"] += 1
+        c["tokens_run"] += mask.numel()
+        c["tokens_real"] += int(mask.sum())
+        c["attended_keys"] += int(((positions + 1) * mask).sum())
+        c["logit_rows"] += mask.shape[0]
+
     def _prefix_cache(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         if self._prefix_kv is None:
             ids = torch.tensor([self.prefix_ids], device=self.device)
             with torch.inference_mode():
-                out = self.model(input_ids=ids, use_cache=True)
+                out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
+            self._count(torch.ones_like(ids), torch.arange(ids.shape[1], device=self.device))
             self._prefix_kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
         return self._prefix_kv
+
+    def _run_on_cache(self, past: list[tuple[torch.Tensor, torch.Tensor]],
+                      past_mask: torch.Tensor, rows: list[list[int]]):
+        """Forward left-padded ``rows`` on top of cached keys/values ``past`` (batch-major,
+        one row per row of ``rows``) whose real positions ``past_mask`` marks. Returns the
+        model output and the attention mask over the whole sequence."""
+        ids, mask = self._left_pad(rows)
+        full_mask = torch.cat([past_mask, mask], dim=1)
+        positions = past_mask.sum(-1, keepdim=True) + (mask.cumsum(-1) - 1).clamp(min=0)
+        out = self.model(input_ids=ids, attention_mask=full_mask, position_ids=positions,
+                         past_key_values=DynamicCache(past), use_cache=True, logits_to_keep=1)
+        self._count(mask, positions)
+        return out, full_mask
+
+    def _prefix_rows(self, batch: int) -> tuple[list[tuple[torch.Tensor, torch.Tensor]],
+                                                torch.Tensor]:
+        past = [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1))
+                for k, v in self._prefix_cache()]
+        return past, torch.ones((batch, len(self.prefix_ids)), dtype=torch.long,
+                                device=self.device)
 
     def _left_pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(r) for r in rows)
@@ -126,30 +216,94 @@ class LocalJudge:
         """Next-token logits after each prompt, shape (batch, vocab), float32 on cpu."""
         with torch.inference_mode():
             if self.prefix_cache:
-                ids, mask = self._left_pad(suffixes)
-                batch, plen = ids.shape[0], len(self.prefix_ids)
-                cache = DynamicCache([(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1))
-                                      for k, v in self._prefix_cache()])
-                full_mask = torch.cat([torch.ones((batch, plen), dtype=mask.dtype,
-                                                  device=self.device), mask], dim=1)
-                positions = plen + (mask.cumsum(-1) - 1).clamp(min=0)
-                out = self.model(input_ids=ids, attention_mask=full_mask, position_ids=positions,
-                                 past_key_values=cache, use_cache=True, logits_to_keep=1)
+                out, _ = self._run_on_cache(*self._prefix_rows(len(suffixes)), suffixes)
             else:
                 ids, mask = self._left_pad([self.prefix_ids + s for s in suffixes])
                 positions = (mask.cumsum(-1) - 1).clamp(min=0)
                 out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                                  use_cache=False, logits_to_keep=1)
+                self._count(mask, positions)
         return out.logits[:, -1, :].float().cpu()
 
-    def judge(self, requests: Sequence[JudgeRequest]) -> list[SoftLabel]:
+    def item_cache(self, items: list[list[int]]
+                   ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+        """Keys/values of ``prefix + item`` for each item's token ids, as one left-padded
+        batch: per layer (keys, values) of shape (items, heads, prefix + longest item, dim),
+        and the mask of real positions, shape (items, prefix + longest item)."""
+        with torch.inference_mode():
+            out, mask = self._run_on_cache(*self._prefix_rows(len(items)), items)
+        return [(layer.keys, layer.values) for layer in out.past_key_values.layers], mask
+
+    def pair_logits(self, item_kv: list[tuple[torch.Tensor, torch.Tensor]],
+                    item_mask: torch.Tensor, rows: torch.Tensor,
+                    pairs: list[list[int]]) -> torch.Tensor:
+        """Next-token logits of each pair part ``pairs[j]`` after item row ``rows[j]`` of an
+        ``item_cache``: shape (pairs, vocab), float32 on cpu."""
+        rows = rows.to(self.device)
+        past = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in item_kv]
+        with torch.inference_mode():
+            out, _ = self._run_on_cache(past, item_mask.index_select(0, rows), pairs)
+        return out.logits[:, -1, :].float().cpu()
+
+    def _batches_shared_items(self, requests: Sequence[JudgeRequest]
+                              ) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """(request indices, their logits) batch by batch, each item part run once."""
+        item_index: dict[str, int] = {}
+        items: list[list[int]] = []
+        pair_item: list[int] = []
+        pairs: list[list[int]] = []
+        for request in requests:
+            item_text, pair_text = self.split_suffix_text(request)
+            k = item_index.get(item_text)
+            if k is None:
+                k = item_index[item_text] = len(items)
+                items.append(self._encode(item_text))
+            pair_item.append(k)
+            pairs.append(self._encode(pair_text))
+        pairs_of: list[list[int]] = [[] for _ in items]
+        for i, k in enumerate(pair_item):
+            pairs_of[k].append(i)
+        # Groups of items of similar length (little padding): at most item_group_size items,
+        # and no more pairs than one batch unless a single item has more.
+        group_cap = self.item_group_size or self.batch_size
+        groups: list[list[int]] = []
+        group: list[int] = []
+        n_pairs = 0
+        for k in sorted(range(len(items)), key=lambda k: len(items[k])):
+            if group and (len(group) >= group_cap
+                          or n_pairs + len(pairs_of[k]) > self.batch_size):
+                groups.append(group)
+                group, n_pairs = [], 0
+            group.append(k)
+            n_pairs += len(pairs_of[k])
+        if group:
+            groups.append(group)
+        for group in groups:
+            item_kv, item_mask = self.item_cache([items[k] for k in group])
+            row_of = {k: row for row, k in enumerate(group)}
+            members = sorted((i for k in group for i in pairs_of[k]),
+                             key=lambda i: len(pairs[i]))
+            for start in range(0, len(members), self.batch_size):
+                batch = members[start:start + self.batch_size]
+                rows = torch.tensor([row_of[pair_item[i]] for i in batch], dtype=torch.long)
+                yield batch, self.pair_logits(item_kv, item_mask, rows,
+                                              [pairs[i] for i in batch])
+            del item_kv, item_mask
+
+    def _batches(self, requests: Sequence[JudgeRequest]
+                 ) -> Iterator[tuple[list[int], torch.Tensor]]:
         suffixes = [self.suffix_ids(r) for r in requests]
         order = sorted(range(len(requests)), key=lambda i: len(suffixes[i]))  # less padding
-        labels: list[SoftLabel | None] = [None] * len(requests)
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
-            logits = self.last_logits([suffixes[i] for i in batch]).numpy()
-            for row, i in zip(logits, batch, strict=True):
+            yield batch, self.last_logits([suffixes[i] for i in batch])
+
+    def judge(self, requests: Sequence[JudgeRequest]) -> list[SoftLabel]:
+        batches = (self._batches_shared_items(requests) if self.item_prefix
+                   else self._batches(requests))
+        labels: list[SoftLabel | None] = [None] * len(requests)
+        for batch, logits in batches:
+            for row, i in zip(logits.numpy(), batch, strict=True):
                 raw = self.tokenizer.decode([int(np.argmax(row))])
                 labels[i] = soft_label_from_logits(row, self.grade_ids, self.min_grade_mass, raw)
         return labels  # type: ignore[return-value]
