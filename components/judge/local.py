@@ -119,7 +119,8 @@ class LocalJudge:
         self.prefix_text, self.suffix_template = self._split_template()
         self.prefix_ids = self.tokenizer.encode(self.prefix_text, add_special_tokens=False)
         self._prefix_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
-        self.counters: dict[str, int] = {}
+        self._counts: dict[str, int] = {}
+        self._device_counts = torch.zeros(2, dtype=torch.long, device=self.device)
         self.reset_counters()
 
     @classmethod
@@ -160,19 +161,27 @@ class LocalJudge:
         return self.tokenizer.encode(text, add_special_tokens=False)
 
     # -- forward --------------------------------------------------------------------------
+    @property
+    def counters(self) -> dict[str, int]:
+        """What ran through the model since ``reset_counters``: forwards, tokens_run (padding
+        included), tokens_real, attended_keys (real keys summed over real tokens),
+        logit_rows. Reading it synchronises the device."""
+        real, keys = self._device_counts.tolist()
+        return {**self._counts, "tokens_real": real, "attended_keys": keys}
+
     def reset_counters(self) -> None:
-        self.counters = dict.fromkeys(
-            ("forwards", "tokens_run", "tokens_real", "attended_keys", "logit_rows"), 0)
+        self._counts = dict.fromkeys(("forwards", "tokens_run", "logit_rows"), 0)
+        self._device_counts.zero_()
 
     def _count(self, mask: torch.Tensor, positions: torch.Tensor) -> None:
         """Tally one forward: ``mask`` (batch, new) of real tokens, their ``positions``
-        (= real tokens before them, so each attends ``position + 1`` real keys)."""
-        c = self.counters
-        c["forwards"] += 1
-        c["tokens_run"] += mask.numel()
-        c["tokens_real"] += int(mask.sum())
-        c["attended_keys"] += int(((positions + 1) * mask).sum())
-        c["logit_rows"] += mask.shape[0]
+        (= real tokens before them, so each attends ``position + 1`` real keys). Sums stay
+        on the device: no synchronisation per batch."""
+        self._counts["forwards"] += 1
+        self._counts["tokens_run"] += mask.numel()
+        self._counts["logit_rows"] += mask.shape[0]
+        self._device_counts[0] += mask.sum()
+        self._device_counts[1] += ((positions + 1) * mask).sum()
 
     def _prefix_cache(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         if self._prefix_kv is None:
