@@ -63,7 +63,7 @@ def kpdistill_pipeline(
 
     distilled = train_bi_encoder(data=bundle, clicks=click_log, labels=labels,
                                  scores=pool.outputs["scores"], config_path=training_config,
-                                 tasks=["clicks", "distill", "judge"], seed=student_seed)
+                                 tasks=["clicks", "sr", "distill", "judge"], seed=student_seed)
     configure_gpu_task(distilled).set_display_name("student (distilled)")
     click_only = train_bi_encoder(data=bundle, clicks=click_log, labels=labels,
                                   scores=pool.outputs["scores"], config_path=training_config,

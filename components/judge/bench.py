@@ -41,7 +41,7 @@ from components.judge.report import merge_results, write_markdown
 from components.judge.rubric import RenderLimits, rubric_for
 from components.judge.run import judge_candidates
 from components.judge.store import JudgmentStore
-from components.judge.weights import JUDGE_WEIGHTS, judge_model_path
+from components.judge.weights import judge_model_path
 from components.settings import artifacts_dir
 
 
@@ -120,7 +120,8 @@ def run_throughput(backend: LocalJudge, items, sample, batch_sizes: Sequence[int
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", nargs="+", default=sorted(JUDGE_WEIGHTS))
+    parser.add_argument("--models", nargs="+",  # the judges that install with `make venv`
+                        default=["qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct"])
     parser.add_argument("--model-dir", default=None,
                         help="a transformers dir to use instead of the packaged weights "
                              "(one model only)")

@@ -99,7 +99,7 @@ def score_pairs(data: Input[Dataset], clicks: Input[Dataset], labels: Input[Data
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def train_bi_encoder(data: Input[Dataset], clicks: Input[Dataset], labels: Input[Dataset],
                      scores: Input[Dataset], student: Output[Model], metrics: Output[Metrics],
-                     tasks: list = ["clicks", "distill", "judge"],  # noqa: B006
+                     tasks: list = ["clicks", "sr", "distill", "judge"],  # noqa: B006
                      config_path: str = "", seed: int = 0, distill_loss: str = ""):
     """Train the multi-task Matryoshka student; tasks ['clicks'] is the click-only baseline."""
     from dataclasses import replace
@@ -109,10 +109,10 @@ def train_bi_encoder(data: Input[Dataset], clicks: Input[Dataset], labels: Input
     from components.data.bundle import DataBundle
     from components.judge.labels import LABELS_FILE, load_teacher_labels
     from components.training.config import DEMO_CONFIG, load_config
-    from components.training.examples import clicked_pairs, distillation_lists, judge_pairs
     from components.training.experiment import Inputs
     from components.training.model_card import write_model_card
     from components.training.pool import POOL_SCORES_FILE, load_pool_scores
+    from components.training.stages import student_examples
     from components.training.student import build_tasks, train_student
 
     config = load_config(config_path or DEMO_CONFIG)
@@ -120,12 +120,10 @@ def train_bi_encoder(data: Input[Dataset], clicks: Input[Dataset], labels: Input
                                 load_teacher_labels(Path(labels.path) / LABELS_FILE))
     student_config = replace(config.student, tasks=tuple(tasks), seed=seed,
                              distill_loss=distill_loss or config.student.distill_loss)
-    clicks_ex = clicked_pairs(inputs.clicks, inputs.items, inputs.held_out)
     pool = load_pool_scores(Path(scores.path) / POOL_SCORES_FILE)
-    distill = distillation_lists(((r.keyphrase, r.item_id, r.score) for r in pool),
-                                 inputs.items, student_config.distill_list_size, seed)
-    judge = judge_pairs(inputs.labels, inputs.items)
-    task_list = build_tasks(student_config, clicks_ex, distill, judge)
+    ex = student_examples(student_config, inputs.clicks, inputs.items, inputs.held_out,
+                          inputs.labels, ((r.keyphrase, r.item_id, r.score) for r in pool), seed)
+    task_list = build_tasks(student_config, ex.clicks, ex.distill, ex.judge, ex.sr)
     _, stats = train_student(student_config, task_list, student.path,
                              validate=inputs.validation_ndcg)
     summary = stats.to_dict()
@@ -137,6 +135,6 @@ def train_bi_encoder(data: Input[Dataset], clicks: Input[Dataset], labels: Input
     write_model_card(student.path, "kpdistill student", f"tasks {list(tasks)}",
                      {t.name: len(t.examples) for t in task_list},
                      [f"{student_config.distill_loss} (distill)", "MNRL (clicks)",
-                      "BCE (judge)", "Matryoshka"], summary, "kfp train_bi_encoder")
+                      f"{student_config.judge_loss} (judge)", "BCE (sr)", "Matryoshka"], summary, "kfp train_bi_encoder")
     student.metadata.update({"tasks": list(tasks), "seed": seed,
                              "matryoshka_dims": list(student_config.matryoshka_dims)})

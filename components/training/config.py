@@ -16,6 +16,8 @@ DEMO_CONFIG = CONFIG_DIR / "demo.yaml"
 FULL_CONFIG = CONFIG_DIR / "full.yaml"
 
 ITEM_FIELDS = ("title", "brand", "category")
+STUDENT_TASKS = ("clicks", "sr", "distill", "judge")
+CROSS_ENCODER_OBJECTIVES = ("bce", "kl", "listwise")
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,12 @@ class PoolConfig:
 @dataclass(frozen=True)
 class CrossEncoderConfig:
     base_model: str = "minilm"           # pretrained name or a sentence-transformers directory
-    objective: str = "bce"               # "bce" on P(relevant) or "kl" on the grade distribution
+    # "bce" on P(relevant), "kl" on the grade distribution, or "listwise": KL between the
+    # softmax of its logits and of the judge's logit(P(relevant)) / temperature over lists of
+    # one keyphrase's judged items (the judge's order within a keyphrase)
+    objective: str = "bce"
+    list_size: int = 8                   # listwise: items per keyphrase list
+    teacher_temperature: float = 1.0     # listwise: temperature of the judge's logits
     epochs: float = 3.0
     max_steps: int | None = None
     batch_size: int = 32
@@ -44,8 +51,11 @@ class CrossEncoderConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if self.objective not in ("bce", "kl"):
-            raise ValueError(f"objective must be 'bce' or 'kl', got {self.objective!r}")
+        if self.objective not in CROSS_ENCODER_OBJECTIVES:
+            raise ValueError(f"objective must be one of {CROSS_ENCODER_OBJECTIVES}, "
+                             f"got {self.objective!r}")
+        if self.list_size < 2 or self.teacher_temperature <= 0:
+            raise ValueError("list_size must be >= 2 and teacher_temperature > 0")
 
 
 @dataclass(frozen=True)
@@ -53,8 +63,11 @@ class StudentConfig:
     """Multi-task student: which tasks, their losses, the sampler and the schedule."""
 
     base_model: str = "minilm"           # pretrained name or a sentence-transformers directory
-    tasks: tuple[str, ...] = ("clicks", "distill", "judge")
+    tasks: tuple[str, ...] = ("clicks", "distill", "judge")  # any of clicks/sr/distill/judge
     distill_loss: str = "pearson"        # pearson | margin_mse | listwise_kl
+    # judge task: "bce" on each pair's P(relevant), or "pearson" on lists of one keyphrase's
+    # judged items (the judge's order within a keyphrase, not its compressed absolute values)
+    judge_loss: str = "bce"
     sampler: str = "round_robin"         # round_robin | proportional
     task_weights: dict = field(default_factory=lambda: {"clicks": 1.0, "distill": 1.0,
                                                         "judge": 1.0})
@@ -63,7 +76,9 @@ class StudentConfig:
     click_batch_size: int = 64
     distill_batch_size: int = 16
     distill_list_size: int = 16
-    judge_batch_size: int = 64
+    judge_batch_size: int = 64           # pairs (bce) or lists (pearson)
+    judge_list_size: int = 8
+    sr_batch_size: int = 64              # Search-relevance task: shown (1) vs filtered (0) pairs
     learning_rate: float = 2e-5
     warmup_fraction: float = 0.1
     max_seq_length: int = 64
@@ -76,10 +91,12 @@ class StudentConfig:
     def __post_init__(self):
         object.__setattr__(self, "tasks", tuple(self.tasks))
         object.__setattr__(self, "matryoshka_dims", tuple(self.matryoshka_dims))
-        unknown = set(self.tasks) - {"clicks", "distill", "judge"}
+        unknown = set(self.tasks) - set(STUDENT_TASKS)
         if unknown or not self.tasks:
-            raise ValueError(f"tasks must be a non-empty subset of clicks/distill/judge, "
+            raise ValueError(f"tasks must be a non-empty subset of {'/'.join(STUDENT_TASKS)}, "
                              f"got {self.tasks}")
+        if self.judge_loss not in ("bce", "pearson"):
+            raise ValueError(f"judge_loss must be bce or pearson, got {self.judge_loss!r}")
         if self.sampler not in ("round_robin", "proportional"):
             raise ValueError(f"sampler must be round_robin or proportional, got {self.sampler!r}")
         if self.distill_loss not in ("pearson", "margin_mse", "listwise_kl"):

@@ -5,6 +5,11 @@ Objectives (``CrossEncoderConfig.objective``):
   saved as a sentence-transformers ``CrossEncoder`` (num_labels=1, sigmoid = P(relevant)).
 - ``kl``: four logits (E/S/C/I), KL from the judge's grade distribution; P(relevant) is
   P(E) + P(S). Kept for comparison: the shipped model is the one-logit contract.
+- ``listwise``: one logit, trained on lists of one keyphrase's judged items: KL from the
+  softmax of the judge's logit(P(relevant)) / temperature to the softmax of the logits
+  (``listwise_teacher_loss``). The judge's P(Yes) is compressed and uncalibrated; its order
+  within a keyphrase is what carries the signal, and this objective learns only that.
+  Saved like ``bce`` (sigmoid of the logit is a score, not a calibrated probability).
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ class TrainStats:
 def build_cross_encoder(config: CrossEncoderConfig, device: torch.device | None = None):
     from sentence_transformers import CrossEncoder
 
-    num_labels = 1 if config.objective == "bce" else len(GRADES)
+    num_labels = len(GRADES) if config.objective == "kl" else 1
     ce = CrossEncoder(str(base_model_path(config.base_model)), num_labels=num_labels,
                       max_length=config.max_length, device=str(device or pick_device()))
     transformers_model(ce).float()  # train in fp32 (+ bf16 autocast) even from fp16 weights
@@ -72,6 +77,37 @@ def kl_grade_loss(logits: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
     target = probs.float().clamp_min(1e-6)
     target = target / target.sum(dim=-1, keepdim=True)
     return F.kl_div(F.log_softmax(logits.float(), dim=-1), target, reduction="batchmean")
+
+
+def listwise_teacher_loss(logits: torch.Tensor, p_relevant: torch.Tensor,
+                          temperature: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
+    """KL(softmax(logit(p) / T) || softmax(logits)) per list, mean over lists.
+
+    ``logits`` and ``p_relevant`` are ``[lists, list_size]``: one keyphrase's items per row.
+    """
+    if logits.shape != p_relevant.shape or logits.dim() != 2 or logits.shape[1] < 2:
+        raise ValueError(f"expected [lists, list_size >= 2] logits and P(relevant), got "
+                         f"{tuple(logits.shape)} and {tuple(p_relevant.shape)}; group the "
+                         "teacher labels by keyphrase (components.training.examples."
+                         "distillation_lists)")
+    p = p_relevant.float().clamp(eps, 1 - eps)
+    target = torch.softmax(torch.log(p / (1 - p)) / temperature, dim=-1)
+    return F.kl_div(F.log_softmax(logits.float(), dim=-1), target, reduction="batchmean")
+
+
+def _label_lists(examples: list, list_size: int, rng: random.Random) -> list[list]:
+    """Examples grouped by keyphrase and cut into lists of ``list_size`` (remainders dropped)."""
+    by_keyphrase: dict[str, list] = {}
+    for ex in examples:
+        by_keyphrase.setdefault(ex[0], []).append(ex)
+    lists = []
+    for keyphrase in sorted(by_keyphrase):
+        group = by_keyphrase[keyphrase]
+        rng.shuffle(group)
+        lists += [group[i:i + list_size] for i in range(0, len(group) - list_size + 1, list_size)]
+    if not lists:
+        raise ValueError(f"listwise objective: no keyphrase has {list_size} teacher labels")
+    return lists
 
 
 def _tokenize(tokenizer, keyphrases, item_texts, max_length, device):
@@ -98,24 +134,36 @@ def train_cross_encoder(labels: Sequence[TeacherLabel], items: Mapping[str, Item
     model, tokenizer = transformers_model(ce), ce.tokenizer
     model.train()
     examples = [(lab.keyphrase, items[lab.item_id].text(item_fields), lab) for lab in labels]
-    steps_per_epoch = math.ceil(len(examples) / config.batch_size)
+    rng = random.Random(config.seed)
+    listwise = config.objective == "listwise"
+    lists_per_batch = max(1, config.batch_size // config.list_size)
+    if listwise:  # a "unit" of sampling is one keyphrase's list of list_size items
+        examples = _label_lists(examples, config.list_size, rng)
+    unit = lists_per_batch if listwise else config.batch_size
+    steps_per_epoch = math.ceil(len(examples) / unit)
     total = config.max_steps or max(1, int(steps_per_epoch * config.epochs))
     optimizer, scheduler = adamw_with_warmup(model.parameters(), config.learning_rate, total,
                                              config.warmup_fraction)
-    rng = random.Random(config.seed)
     stats, best = TrainStats(), (-float("inf"), None)
     order: list = []
     synchronize(device)
     start = time.perf_counter()
     for step in tqdm(range(total), desc=f"cross-encoder ({config.objective})", mininterval=10):
-        if len(order) < config.batch_size:
+        if len(order) < unit:
             order += rng.sample(examples, len(examples))
-        batch, order = order[: config.batch_size], order[config.batch_size:]
+        batch, order = order[:unit], order[unit:]
+        if listwise:
+            batch = [ex for group in batch for ex in group]
         features = _tokenize(tokenizer, [b[0] for b in batch], [b[1] for b in batch],
                              config.max_length, device)
         with autocast(device):
             logits = model(**features).logits
-        if config.objective == "bce":
+        if listwise:
+            target = torch.tensor([b[2].p_relevant for b in batch], device=device)
+            loss = listwise_teacher_loss(logits[:, 0].view(-1, config.list_size),
+                                         target.view(-1, config.list_size),
+                                         config.teacher_temperature)
+        elif config.objective == "bce":
             target = torch.tensor([b[2].p_relevant for b in batch], device=device)
             loss = judge_bce_loss(logits[:, 0], target)
         else:

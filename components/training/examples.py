@@ -64,6 +64,30 @@ def clicked_pairs(log: ClickLog, items: Mapping[str, Item], held_out: HeldOut,
     return out
 
 
+def search_relevance_pairs(log: ClickLog, items: Mapping[str, Item], held_out: HeldOut,
+                           item_fields: Sequence[str] = ITEM_FIELDS) -> list[PairExample]:
+    """The Search filter's decisions on train-split keyphrases: shown pairs (passed, label 1)
+    and filtered pairs (dropped, label 0), one example per distinct pair.
+
+    This is the "SR" (Search Relevance) task of LLMDistill4Ads: the only signal the logs hold
+    about the pairs the middleman filter rejects.
+    """
+    keyphrase_of = {r.query_id: r.keyphrase for r in log.records}
+    seen, out = set(), []
+    for r in log.records:
+        if held_out.allows(r.keyphrase, r.query_id) and (r.keyphrase, r.item_id) not in seen:
+            seen.add((r.keyphrase, r.item_id))
+            out.append(PairExample(r.keyphrase, items[r.item_id].text(item_fields), 1.0))
+    for query_id, item_id in log.filtered:
+        keyphrase = keyphrase_of.get(query_id)
+        if keyphrase is None or not held_out.allows(keyphrase, query_id) or \
+                (keyphrase, item_id) in seen:
+            continue  # a query whose every pair was filtered has no text in the log
+        seen.add((keyphrase, item_id))
+        out.append(PairExample(keyphrase, items[item_id].text(item_fields), 0.0))
+    return out
+
+
 def trainable_labels(labels: Iterable[TeacherLabel], held_out: HeldOut,
                      budget: int | None = None, seed: int = 0) -> list[TeacherLabel]:
     """Readable teacher labels on trainable keyphrases, capped at ``budget`` (random subset)."""

@@ -3,7 +3,9 @@
 ``build_tasks`` turns examples into the tasks of ``StudentConfig.tasks``:
 - ``clicks``: in-batch contrastive on clicked pairs (``MultipleNegativesRankingLoss``);
 - ``distill``: the cross-encoder's pool scores (Pearson, margin-MSE or listwise KL);
-- ``judge``: BCE on the judge's P(relevant).
+- ``sr``: Search relevance, BCE on the Search filter's decisions (shown 1, filtered 0);
+- ``judge``: BCE on the judge's P(relevant), or (``judge_loss: pearson``) Pearson on lists of
+  one keyphrase's judged items.
 Every loss is wrapped in ``MatryoshkaLoss`` over ``StudentConfig.matryoshka_dims``.
 """
 
@@ -50,7 +52,8 @@ def distill_loss(config: StudentConfig):
 
 def build_tasks(config: StudentConfig, clicks: Sequence[PairExample] = (),
                 distill: Sequence[ListExample] = (),
-                judge: Sequence[PairExample] = ()) -> list[Task]:
+                judge: Sequence[PairExample] | Sequence[ListExample] = (),
+                sr: Sequence[PairExample] = ()) -> list[Task]:
     """The tasks named in ``config.tasks``; a named task without examples is an error."""
     dims = [d for d in config.matryoshka_dims]
 
@@ -63,9 +66,12 @@ def build_tasks(config: StudentConfig, clicks: Sequence[PairExample] = (),
             config.task_weights.get("clicks", 1.0), unique_keyphrases=True),
         "distill": lambda: Task("distill", distill, wrap(distill_loss(config)),
                                 config.distill_batch_size, config.task_weights.get("distill", 1.0)),
-        "judge": lambda: Task("judge", judge, wrap(JudgeBCELoss(config.bce_scale,
-                                                                config.bce_threshold)),
-                              config.judge_batch_size, config.task_weights.get("judge", 1.0)),
+        "sr": lambda: Task("sr", sr, wrap(JudgeBCELoss(config.bce_scale, config.bce_threshold)),
+                           config.sr_batch_size, config.task_weights.get("sr", 1.0)),
+        "judge": lambda: Task("judge", judge, wrap(
+            PearsonDistillationLoss() if config.judge_loss == "pearson"
+            else JudgeBCELoss(config.bce_scale, config.bce_threshold)),
+            config.judge_batch_size, config.task_weights.get("judge", 1.0)),
     }
     return [available[name]() for name in config.tasks]
 

@@ -1,0 +1,76 @@
+"""The benchmark's settings: one typed config, loadable from YAML (``h200.yaml``, ``smoke.yaml``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import yaml
+
+from components.training.config import CrossEncoderConfig, StudentConfig
+
+CONFIG_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class CVConfig:
+    n_folds: int = 5
+    fold_seed: int = 13
+    seed13_split: bool = True            # also the fixed seed-13 split (continuity)
+    seeds: tuple[int, ...] = (0, 1)
+    variants: tuple[str, ...] = ("click_only", "click_sr", "one_step", "distilled")
+    # training keyphrases: WANDS queries + catalogue phrases (never an ESCI query text)
+    mined_limit: int = 3000
+    retrieved_per_keyphrase: int = 30    # judge candidates: zero-shot nearest items
+    random_per_keyphrase: int = 10       # judge candidates: uniform items
+    max_training_keyphrases: int | None = None
+    # judge
+    judge_model: str = "qwen2.5-coder-1.5b-instruct"
+    judge_dir: str = ""                  # a transformers directory (else converted from GGUF)
+    judge_gguf: str = ""                 # an assembled GGUF file to convert (hash-checked)
+    judge_batch_size: int = 256
+    judge_item_prefix: bool = True
+    judge_min_grade_mass: float = 0.05   # below it an answer is unreadable (0: always read)
+    prompts: tuple[str, ...] = ("rubric-v6", "rubric-v7-exact", "rubric-v7-exact-full")
+    # LoRA judge, per split
+    lora: bool = True
+    lora_epochs: float = 2.0
+    lora_batch_size: int = 32
+    lora_learning_rate: float = 2e-4
+    lora_max_length: int = 384          # whole prompt, shared prefix included
+    # assistant (fold-independent): objectives tried, chosen on held-out judge labels
+    assistant_objectives: tuple[str, ...] = ("listwise", "bce")
+    assistant_holdout_fraction: float = 0.05
+    cross_encoder: CrossEncoderConfig = field(default_factory=CrossEncoderConfig)
+    # pool
+    pool_retrieved: int = 200
+    pool_random: int = 20
+    pool_batch_size: int = 2048
+    predict_anchor_pairs: int = 20000    # CrossEncoder.predict on the same pairs, for comparison
+    # students
+    student: StudentConfig = field(default_factory=StudentConfig)
+    parallel_students: int = 8           # student trainings at once (processes on one GPU)
+    base_model: str = "minilm"           # name or directory, for the students and assistant
+    eval_batch_size: int = 512
+    bootstrap_resamples: int = 10000
+    max_queries: int | None = None       # smoke runs: a few queries only
+
+    def __post_init__(self):
+        for name in ("seeds", "variants", "prompts", "assistant_objectives"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.n_folds < 2:
+            raise ValueError("n_folds must be >= 2")
+        if not self.prompts:
+            raise ValueError("prompts must name at least one rubric version")
+
+
+def load_cv_config(path: Path | str) -> CVConfig:
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    known = {f.name for f in fields(CVConfig)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    ce = CrossEncoderConfig(**data.pop("cross_encoder", {}) or {})
+    student = StudentConfig(**data.pop("student", {}) or {})
+    return replace(CVConfig(**data), cross_encoder=ce, student=student)

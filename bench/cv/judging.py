@@ -1,0 +1,247 @@
+"""Stages ``judge`` and ``lora``: the LLM teacher, zero-shot and LoRA-calibrated.
+
+``judge``: every rubric of ``config.prompts`` labels all judged ESCI pairs; the prompt with
+the best nDCG@10 on the seed-13 split's validation queries labels the training candidates
+(WANDS + mined keyphrases) and the click log's pairs, with its pairs/s measured.
+``lora``: per split, a LoRA of the judge on the split's train queries' human labels (epoch
+chosen on its validation queries) scores the split's test queries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.cv.common import Data, load_splits, log, per_query_metrics, read_jsonl, write_json
+from bench.cv.config import CVConfig
+from components.judge.backend import JudgeRequest
+from components.judge.labels import TeacherLabel, save_teacher_labels
+from components.judge.rubric import RenderLimits, rubric_by_version
+
+FULL_FIELDS_LIMITS = RenderLimits(bullet_points=300)
+
+
+def load_judge(config: CVConfig, prompt: str):
+    from components.judge.local import LocalJudge
+    from components.judge.weights import judge_model_path
+
+    model_dir = config.judge_dir or judge_model_path(
+        config.judge_model, gguf_path=Path(config.judge_gguf) if config.judge_gguf else None)
+    rubric = rubric_by_version(prompt)
+    return LocalJudge(model_dir, config.judge_model, batch_size=config.judge_batch_size,
+                      rubric=rubric, limits=limits_for(prompt),
+                      min_grade_mass=config.judge_min_grade_mass,
+                      item_prefix=config.judge_item_prefix and rubric.layout == "product_first")
+
+
+def limits_for(prompt: str) -> RenderLimits:
+    return FULL_FIELDS_LIMITS if "bullet_points" in rubric_by_version(prompt).fields \
+        else RenderLimits()
+
+
+def use_prompt(judge, prompt: str) -> None:
+    """Switch a loaded judge to another rubric (the model stays; prefix caches are rebuilt)."""
+    from components.judge.reading import grade_token_ids
+
+    rubric = rubric_by_version(prompt)
+    judge.rubric, judge.prompt_version, judge.limits = rubric, rubric.version, limits_for(prompt)
+    judge.item_prefix = judge.item_prefix and rubric.layout == "product_first"
+    judge.grade_ids = grade_token_ids(
+        lambda text: judge.tokenizer.encode(text, add_special_tokens=False), rubric.words)
+    judge.prefix_text, judge.suffix_template = judge._split_template()
+    judge.prefix_ids = judge.tokenizer.encode(judge.prefix_text, add_special_tokens=False)
+    judge._prefix_kv = None
+
+
+def p_scores(labels) -> np.ndarray:
+    """P(relevant) of each soft label; an unreadable answer ranks in the middle (0.5)."""
+    return np.array([lab.p_relevant if lab.p_relevant is not None else 0.5 for lab in labels])
+
+
+def judge_rankings(judge, data: Data, judgments) -> tuple[dict, np.ndarray, int]:
+    requests = [JudgeRequest(data.items[j.item_id], j.query) for j in judgments]
+    labels = judge.judge(requests)
+    p = p_scores(labels)
+    by_query: dict[str, dict[str, float]] = defaultdict(dict)
+    for j, s in zip(judgments, p, strict=True):
+        by_query[j.query_id][j.item_id] = float(s)
+    unreadable = sum(lab.p_relevant is None for lab in labels)
+    return per_query_metrics(by_query, judgments), p, unreadable
+
+
+def _auc(p: np.ndarray, y: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None
+
+
+def prompt_report(p: np.ndarray, judgments, per_query: dict, splits) -> dict:
+    """AUCs (E∪S vs C∪I, E vs rest, E vs I) and nDCG@10 per split role of the seed-13 split."""
+    grades = np.array([j.grade for j in judgments])
+    qids = np.array([j.query_id for j in judgments])
+    out = {}
+    roles = {"all": set(qids)}
+    if "seed13" in splits:
+        roles.update({r: set(splits["seed13"].queries(r)) for r in ("train", "validation",
+                                                                      "test")})
+    for role, queries in roles.items():
+        m = np.isin(qids, list(queries))
+        ei = m & np.isin(grades, ["E", "I"])
+        out[role] = {
+            "auc_es_vs_ci": _auc(p[m], np.isin(grades[m], ["E", "S"]).astype(int)),
+            "auc_e_vs_rest": _auc(p[m], (grades[m] == "E").astype(int)),
+            "auc_e_vs_i": _auc(p[ei], (grades[ei] == "E").astype(int)),
+            "ndcg@10": float(np.nanmean([per_query[q]["ndcg@10"] for q in queries
+                                          if q in per_query])),
+            "mean_p_by_grade": {g: float(p[m & (grades == g)].mean())
+                                for g in "ESCI" if (m & (grades == g)).any()},
+            "pairs": int(m.sum())}
+    return out
+
+
+def run_judge(config: CVConfig, work: Path, judge=None):
+    out = work / "judge"
+    data = Data.load(config.max_queries)
+    splits = load_splits(work)
+    judgments = data.judgments
+    reports, per_prompt = {}, {}
+    for prompt in config.prompts:
+        if judge is None:
+            judge = load_judge(config, prompt)
+        else:
+            use_prompt(judge, prompt)
+        start = time.perf_counter()
+        per_query, p, unreadable = judge_rankings(judge, data, judgments)
+        seconds = time.perf_counter() - start
+        reports[prompt] = prompt_report(p, judgments, per_query, splits)
+        reports[prompt].update({"unreadable": unreadable, "seconds": round(seconds, 2),
+                                "pairs_per_s": round(len(judgments) / seconds, 1)})
+        per_prompt[prompt] = per_query
+        log(f"judge {prompt}: {reports[prompt].get('validation', reports[prompt]['all'])}")
+    select_on = "validation" if "seed13" in splits else "all"
+    chosen = max(config.prompts, key=lambda v: reports[v][select_on]["ndcg@10"])
+    write_json(out / "prompts.json", {"reports": reports, "chosen": chosen,
+                                      "chosen_on": f"seed13 {select_on} nDCG@10",
+                                      "per_query": per_prompt})
+    use_prompt(judge, chosen)
+    label_candidates(judge, config, data, work, chosen)
+    return judge
+
+
+def _click_pairs(work: Path, data: Data) -> list[dict]:
+    """Every shown or filtered pair of the click log (ESCI queries; folds filter by query)."""
+    rows, seen = [], set()
+    for r in read_jsonl(work / "prepare" / "clicks" / "clicks.jsonl"):
+        key = (r["item_id"], r["keyphrase"])
+        if key not in seen:
+            seen.add(key)
+            rows.append({"item_id": r["item_id"], "keyphrase": r["keyphrase"],
+                         "query_id": r["query_id"],
+                         "source": "clicked" if r["clicks"] > 0 else "shown"})
+    for r in read_jsonl(work / "prepare" / "clicks" / "filtered.jsonl"):
+        text = data.query_text.get(r["query_id"])
+        if text and (r["item_id"], text) not in seen:
+            seen.add((r["item_id"], text))
+            rows.append({"item_id": r["item_id"], "keyphrase": text, "query_id": r["query_id"],
+                         "source": "filtered"})
+    return rows
+
+
+def label_candidates(judge, config: CVConfig, data: Data, work: Path, prompt: str) -> None:
+    rows = read_jsonl(work / "prepare" / "candidates.jsonl") + _click_pairs(work, data)
+    requests = [JudgeRequest(data.items[r["item_id"]], r["keyphrase"]) for r in rows]
+    log(f"judging {len(requests)} candidate pairs with {prompt}")
+    labels, stats = timed_judge(judge, requests)
+    teacher = [TeacherLabel(r["item_id"], r["keyphrase"], r["query_id"], r["source"],
+                            config.judge_model, judge.prompt_version, lab.status, lab.probs,
+                            lab.p_relevant, lab.grade) for r, lab in zip(rows, labels,
+                                                                         strict=True)]
+    save_teacher_labels(work / "judge" / "teacher_labels.jsonl", teacher)
+    by_source: dict[str, list[float]] = defaultdict(list)
+    for lab in teacher:
+        if lab.p_relevant is not None:
+            by_source[lab.source].append(lab.p_relevant)
+    stats.update({"prompt": prompt, "device": torch.cuda.get_device_name(0)
+                  if torch.cuda.is_available() else "cpu",
+                  "item_prefix": judge.item_prefix, "batch_size": judge.batch_size,
+                  "pairs": len(teacher), "keyphrases": len({r["keyphrase"] for r in rows}),
+                  "unreadable": sum(lab.status != "ok" for lab in teacher),
+                  "by_source": {s: {"pairs": len(v), "mean_p": round(float(np.mean(v)), 4)}
+                                for s, v in sorted(by_source.items())}})
+    write_json(work / "judge" / "throughput.json", stats)
+    log(f"judge throughput: {stats.get('pairs_per_s')} pairs/s")
+
+
+def timed_judge(judge, requests) -> tuple[list, dict]:
+    """Judge ``requests`` once, timed, with the FLOPs the run actually computed."""
+    from components.judge.throughput import flops, model_shape
+
+    judge.judge(requests[: judge.batch_size])  # warm-up: prefix cache, CUDA kernels
+    _sync()
+    judge.reset_counters()
+    start = time.perf_counter()
+    labels = judge.judge(requests)
+    _sync()
+    seconds = time.perf_counter() - start
+    shape = model_shape(judge.model)
+    total = flops(shape, judge.counters)
+    n = len(requests)
+    unshared = sum(len(judge.prefix_ids) + len(judge.suffix_ids(r)) for r in requests[:5000])
+    return labels, {
+        "pairs_timed": n, "seconds": round(seconds, 2), "pairs_per_s": round(n / seconds, 1),
+        "tokens_per_pair": round(unshared / min(n, 5000), 1),
+        "computed_tokens_per_pair": round(judge.counters["tokens_real"] / n, 1),
+        "padded_tokens_per_pair": round(judge.counters["tokens_run"] / n, 1),
+        "flops_per_pair": total / n, "achieved_tflops": round(total / seconds / 1e12, 1),
+        "tokens_per_s": round(judge.counters["tokens_real"] / seconds, 1),
+        "params": shape["params"], "dtype": str(judge.dtype).removeprefix("torch.")}
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def run_lora(config: CVConfig, work: Path, judge) -> None:
+    from components.judge.lora import JudgeLoraConfig, train_judge_lora
+
+    data = Data.load(config.max_queries)
+    splits = load_splits(work)
+    lora_config = JudgeLoraConfig(epochs=config.lora_epochs, batch_size=config.lora_batch_size,
+                                  learning_rate=config.lora_learning_rate,
+                                  max_length=config.lora_max_length)
+    for name, split in splits.items():
+        path = work / "lora" / f"{name}.json"
+        if path.exists():
+            continue
+        train = data.judgments_of(split.queries("train"))
+        val = data.judgments_of(split.queries("validation"))
+        test = data.judgments_of(split.queries("test"))
+        examples = [(JudgeRequest(data.items[j.item_id], j.query), j.grade) for j in train]
+
+        def validate(val=val):
+            pq, _, _ = judge_rankings(judge, data, val)
+            return float(np.nanmean([v["ndcg@10"] for v in pq.values()]))
+
+        start = time.perf_counter()
+        stats = train_judge_lora(judge, examples, lora_config, validate=validate)
+        per_query, _, unreadable = judge_rankings(judge, data, test)
+        write_json(path, {"per_query": per_query, "train": _stats_dict(stats),
+                          "train_pairs": len(examples), "unreadable": unreadable,
+                          "seconds": round(time.perf_counter() - start, 1),
+                          "prompt": judge.prompt_version})
+        log(f"lora {name}: test nDCG@10 "
+            f"{np.nanmean([v['ndcg@10'] for v in per_query.values()]):.4f}")
+        judge.model = judge.model.unload()  # the base judge again for the next split
+        judge._prefix_kv = None
+
+
+def _stats_dict(stats) -> dict:
+    if dataclasses.is_dataclass(stats):
+        return dataclasses.asdict(stats)
+    return getattr(stats, "to_dict", lambda: dict(vars(stats)))()

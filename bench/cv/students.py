@@ -1,0 +1,129 @@
+"""Stage ``students``: every split x seed x variant, trained in parallel processes on one GPU.
+
+A variant's tasks are ``components.training.stages.VARIANT_TASKS``; the examples come from
+``components.training.stages.student_examples`` (the pipeline's own stage function) on the
+split's train queries (clicks, Search relevance, the judge's labels of their click-log pairs)
+and the fold-independent training keyphrases (the judge's labels, the assistant's pool).
+Each job writes ``students/<split>/<variant>_s<seed>.json``: per-query test metrics at each
+Matryoshka dimension, validation curve and throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.cv.common import Data, load_splits, log, score_judged, write_json
+from bench.cv.config import CVConfig, load_cv_config
+from components.clicks.simulator import ClickLog
+from components.data.splits import QuerySplit
+from components.judge.labels import load_teacher_labels
+from components.training.examples import HeldOut
+from components.training.stages import VARIANT_TASKS, student_examples
+from components.training.student import InMemoryEncoder, build_tasks, train_student
+
+
+def job_path(work: Path, split: str, variant: str, seed: int) -> Path:
+    return work / "students" / split / f"{variant}_s{seed}.json"
+
+
+def pool_rows(work: Path):
+    pool = np.load(work / "pool" / "pool_scores.npz")
+    return zip(pool["keyphrase"].tolist(), pool["item_id"].tolist(),
+               pool["score"].astype(float).tolist(), strict=True)
+
+
+def run_job(config: CVConfig, work: Path, split_name: str, variant: str, seed: int) -> dict:
+    data = Data.load(config.max_queries)
+    split: QuerySplit = load_splits(work)[split_name]
+    held_out = HeldOut(split, data.query_text)
+    log_ = ClickLog.load(work / "prepare" / "clicks")
+    student_config = replace(config.student, base_model=config.base_model,
+                             tasks=VARIANT_TASKS[variant], seed=seed)
+    labels = []
+    if "judge" in student_config.tasks:
+        labels = [lab for lab in load_teacher_labels(work / "judge" / "teacher_labels.jsonl")
+                  if lab.p_relevant is not None and held_out.allows(lab.keyphrase, lab.query_id)]
+    pool = pool_rows(work) if "distill" in student_config.tasks else ()
+    ex = student_examples(student_config, log_, data.items, held_out, labels, pool, seed)
+    tasks = build_tasks(student_config, ex.clicks, ex.distill, ex.judge, ex.sr)
+    validation = split.queries("validation")
+
+    def validate(scorer) -> float:
+        return float(np.nanmean([v["ndcg@10"] for v in
+                                 score_judged(scorer, data, validation).values()]))
+
+    model, stats = train_student(student_config, tasks, None, validate=validate)
+    full = max(student_config.matryoshka_dims)
+    dims = student_config.matryoshka_dims if variant == "distilled" else (full,)
+    test = split.queries("test")
+    per_dim = {str(d): score_judged(InMemoryEncoder(model, d if d < full else None,
+                                                    config.eval_batch_size), data, test)
+               for d in dims}
+    result = {"split": split_name, "variant": variant, "seed": seed,
+              "tasks": list(student_config.tasks), "examples": ex.counts(),
+              "train": stats.to_dict(), "per_query": per_dim,
+              "ndcg@10": float(np.nanmean([v["ndcg@10"] for v in per_dim[str(full)].values()]))}
+    write_json(job_path(work, split_name, variant, seed), result)
+    return result
+
+
+def pending_jobs(config: CVConfig, work: Path) -> list[tuple[str, str, int]]:
+    return [(s, v, seed) for s in load_splits(work) for seed in config.seeds
+            for v in config.variants if not job_path(work, s, v, seed).exists()]
+
+
+def run_students(config_path: Path, config: CVConfig, work: Path) -> None:
+    """Run every pending job, ``config.parallel_students`` processes at a time."""
+    jobs = pending_jobs(config, work)
+    log(f"students: {len(jobs)} jobs, {config.parallel_students} at a time")
+    running: list[tuple[subprocess.Popen, tuple, float]] = []
+    failures = []
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "2"}
+    logs = work / "students" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    while jobs or running:
+        while jobs and len(running) < max(1, config.parallel_students):
+            split, variant, seed = jobs.pop(0)
+            fh = open(logs / f"{split}_{variant}_s{seed}.log", "w")  # noqa: SIM115
+            cmd = [sys.executable, "-m", "bench.cv.students", "--config", str(config_path),
+                   "--work", str(work), "--split", split, "--variant", variant,
+                   "--seed", str(seed)]
+            running.append((subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env),
+                            (split, variant, seed), time.perf_counter()))
+        time.sleep(1.0)
+        for proc, job, start in list(running):
+            if proc.poll() is not None:
+                running.remove((proc, job, start))
+                status = "ok" if proc.returncode == 0 else f"FAILED rc={proc.returncode}"
+                if proc.returncode != 0:
+                    failures.append(job)
+                log(f"student {job}: {status} in {time.perf_counter() - start:.0f} s")
+    if failures:
+        raise RuntimeError(f"{len(failures)} student jobs failed: {failures}; see {logs}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="one student job of the cross-validation")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--split", required=True)
+    parser.add_argument("--variant", required=True, choices=sorted(VARIANT_TASKS))
+    parser.add_argument("--seed", type=int, required=True)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    result = run_job(load_cv_config(args.config), args.work, args.split, args.variant, args.seed)
+    log(f"{args.split} {args.variant} seed {args.seed}: test nDCG@10 {result['ndcg@10']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
