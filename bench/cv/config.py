@@ -17,6 +17,7 @@ class CVConfig:
     n_folds: int = 5
     fold_seed: int = 13
     seed13_split: bool = True            # also the fixed seed-13 split (continuity)
+    seed13_students: bool = False        # train students / LoRA on it too (else: fold-free models)
     seeds: tuple[int, ...] = (0, 1)
     variants: tuple[str, ...] = ("click_only", "click_sr", "one_step", "distilled")
     # training keyphrases: WANDS queries + catalogue phrases (never an ESCI query text)

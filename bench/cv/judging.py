@@ -215,7 +215,10 @@ def run_lora(config: CVConfig, work: Path, judge) -> None:
     lora_config = JudgeLoraConfig(epochs=config.lora_epochs, batch_size=config.lora_batch_size,
                                   learning_rate=config.lora_learning_rate,
                                   max_length=config.lora_max_length)
-    for name, split in splits.items():
+    from bench.cv.students import trained_splits
+
+    for name in trained_splits(config, work):
+        split = splits[name]
         path = work / "lora" / f"{name}.json"
         if path.exists():
             continue

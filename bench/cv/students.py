@@ -77,8 +77,13 @@ def run_job(config: CVConfig, work: Path, split_name: str, variant: str, seed: i
 
 
 def pending_jobs(config: CVConfig, work: Path) -> list[tuple[str, str, int]]:
-    return [(s, v, seed) for s in load_splits(work) for seed in config.seeds
+    return [(s, v, seed) for s in trained_splits(config, work) for seed in config.seeds
             for v in config.variants if not job_path(work, s, v, seed).exists()]
+
+
+def trained_splits(config: CVConfig, work: Path) -> list[str]:
+    """The splits that get students (and LoRA judges): the folds, and seed13 if asked."""
+    return [s for s in load_splits(work) if s != "seed13" or config.seed13_students]
 
 
 def run_students(config_path: Path, config: CVConfig, work: Path) -> None:
@@ -87,7 +92,10 @@ def run_students(config_path: Path, config: CVConfig, work: Path) -> None:
     log(f"students: {len(jobs)} jobs, {config.parallel_students} at a time")
     running: list[tuple[subprocess.Popen, tuple, float]] = []
     failures = []
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "2"}
+    # JAX_PLATFORMS: bm25s imports jax where it is installed, and jax's CUDA plugin fails
+    # to start in many processes at once; the students never use jax.
+    env = {"JAX_PLATFORMS": "cpu", **os.environ, "TOKENIZERS_PARALLELISM": "false",
+           "OMP_NUM_THREADS": "2"}
     logs = work / "students" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     while jobs or running:

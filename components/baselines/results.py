@@ -56,6 +56,8 @@ def write_markdown(path: Path, data: dict, title: str = "Offline quality") -> st
              "in each row.", ""]
     for split in ("test", "all"):
         parts += [markdown_table(models, split), ""]
+    if data.get("cv"):
+        parts += [cv_markdown(data["cv"]), ""]
     parts += ["| model | command |", "|---|---|"]
     parts += [f"| {k} | `{v.get('command', '')}` |" for k, v in models.items()]
     meta = data.get("meta")
@@ -64,3 +66,27 @@ def write_markdown(path: Path, data: dict, title: str = "Offline quality") -> st
     text = "\n".join(parts) + "\n"
     _atomic_write(Path(path), text)
     return text
+
+
+CV_COLUMNS = ["ndcg@10", "recall@10", "precision@10", "mrr"]
+
+
+def cv_markdown(cv: dict) -> str:
+    """The cross-validated table (``cv`` of quality.json, written by ``python -m bench.cv``)."""
+    lines = [f"## Cross-validated: {cv['folds']} folds by query, all {cv['queries']} queries",
+             "", f"Each query scored by the models of the fold that held it out; students over "
+             f"seeds {cv['seeds']} (mean per query, then over queries; ± = std of the seeds' "
+             f"means). Command: `{cv.get('command', '')}` ({cv.get('hardware', '')}).", "",
+             "| model (all queries, CV) | " + " | ".join(CV_COLUMNS) + " | seeds |",
+             "|---|" + "---|" * (len(CV_COLUMNS) + 1)]
+    for name, row in cv["models"].items():
+        spread = f" ± {row['seed_std']:.4f}" if row.get("seeds", 1) > 1 else ""
+        lines.append(f"| {name} | {_fmt(row.get('ndcg@10'))}{spread} | "
+                     + " | ".join(_fmt(row.get(c)) for c in CV_COLUMNS[1:])
+                     + f" | {row.get('seeds', '')} |")
+    lines += ["", "| paired difference of nDCG@10 (bootstrap over queries) | mean | 95% interval "
+              "| p |", "|---|---|---|---|"]
+    for name, p in cv.get("paired", {}).items():
+        lines.append(f"| {name.replace('_minus_', ' − ')} | {p['mean']:+.4f} | "
+                     f"[{p['ci_low']:+.4f}, {p['ci_high']:+.4f}] | {p['p_value_two_sided']:.3f} |")
+    return "\n".join(lines)

@@ -86,8 +86,43 @@ def write_markdown(path: Path, data: dict) -> str:
                                   if k not in ("command", "hardware", "note"))
                 note = f" ({t['note']})" if t.get("note") else ""
                 lines.append(f"| {name} | {t['hardware']}{note} | {rates} | `{t['command']}` |")
+    if data.get("judge_1.5b"):
+        lines += ["", *judge_15b_markdown(data["judge_1.5b"])]
     if data.get("default_model"):
         lines += ["", f"Default judge: **{data['default_model']}**. {data.get('default_reason', '')}"]
     text = "\n".join(lines) + "\n"
     _atomic_write(path, text)
     return text
+
+
+def judge_15b_markdown(j: dict) -> list[str]:
+    """The GPU judge of the cross-validated benchmark: prompts per split, throughput."""
+    t = j["throughput_h200"]
+    lines = [f"## {j['model']} on the GPU (all {j['prompts'][j['chosen_prompt']]['all']['pairs']} "
+             "judged ESCI pairs)", "",
+             f"Chosen prompt: **{j['chosen_prompt']}** ({j['chosen_on']}). nDCG@10: the judge's "
+             "P(relevant) ranking each query's judged products. Split roles are the seed-13 "
+             f"split's. Command: `{j['command']}` ({j['hardware']}).", "",
+             "| prompt | split | AUC E∪S vs C∪I | AUC E vs rest | AUC E vs I | nDCG@10 | "
+             "mean P by grade (E/S/C/I) |", "|---|---|---|---|---|---|---|"]
+    for prompt, report in j["prompts"].items():
+        for split in ("train", "validation", "test", "all"):
+            r = report.get(split)
+            if not r:
+                continue
+            means = "/".join(_f(r["mean_p_by_grade"].get(g), 2) for g in "ESCI")
+            lines.append(f"| {prompt} | {split} | {_f(r['auc_es_vs_ci'])} | "
+                         f"{_f(r['auc_e_vs_rest'])} | {_f(r['auc_e_vs_i'])} | "
+                         f"{_f(r['ndcg@10'])} | {means} |")
+    by_source = ", ".join(f"{s} {v['pairs']} (mean P {v['mean_p']:.2f})"
+                          for s, v in t["by_source"].items())
+    lines += ["", f"Labels at scale: {t['pairs']} pairs over {t['keyphrases']} keyphrases "
+              f"({t['unreadable']} unreadable); by source: {by_source}.", "",
+              f"Throughput on the {t['device']} ({t['dtype']}, item-prefix sharing "
+              f"{'on' if t['item_prefix'] else 'off'}, batch {t['batch_size']}): "
+              f"**{t['pairs_per_s']} pairs/s**, {t['tokens_per_s']:.0f} computed tokens/s; "
+              f"{t['tokens_per_pair']} prompt tokens a pair of which "
+              f"{t['computed_tokens_per_pair']} run through the model (padded "
+              f"{t['padded_tokens_per_pair']}); {t['flops_per_pair'] / 1e9:.0f} GFLOP a pair, "
+              f"{t['achieved_tflops']} TFLOP/s achieved."]
+    return lines

@@ -1,0 +1,50 @@
+"""Publish a cross-validation report into ``docs/results`` (quality, judge, cv.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from components.baselines.results import merge_results, write_markdown
+from components.judge import report as judge_report
+
+COMMAND = ("python -m bench.cv --config bench/cv/h200.yaml --work <dir> "
+           "--stages prepare judge assistant pool students, then --stages report --out "
+           "docs/results")
+FOLD_FREE = ("judge", "judge[rubric-v6]", "judge[rubric-v7-exact]",
+             "judge[rubric-v7-exact-full]", "cross_encoder", "cross_encoder[listwise]",
+             "cross_encoder[bce]")
+
+
+def publish(result: dict, out: Path) -> None:
+    out = Path(out)
+    cv = {k: v for k, v in result["cv"].items() if k != "per_query_ndcg@10"}
+    cv.update({"command": COMMAND, "hardware": result.get("hardware", "")})
+    (out / "cv.json").write_text(json.dumps(result | {"command": COMMAND}, indent=1,
+                                            default=str) + "\n")
+    seed13 = {name: {"test": row, "command": COMMAND + " (seed-13 test queries)"}
+              for name, row in result.get("seed13", {}).items() if name in FOLD_FREE}
+    data = merge_results(out / "quality.json", seed13)
+    data["cv"] = cv
+    (out / "quality.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    write_markdown(out / "quality.md", data)
+    publish_judge(result, out)
+
+
+def publish_judge(result: dict, out: Path) -> None:
+    """The 1.5B judge: prompts vs human labels per split, throughput on the GPU."""
+    stages = result["stages"]
+    path = out / "judge.json"
+    data = json.loads(path.read_text())
+    for entry in data["models"].values():  # random-weight GPU timings are replaced below
+        entry.pop("pairs_per_s_h100", None)
+    throughput = stages["judge"]
+    model = "qwen2.5-coder-1.5b-instruct"
+    data["pairs_per_s_h200"] = throughput["pairs_per_s"]
+    data["judge_1.5b"] = {
+        "model": model, "chosen_prompt": stages["prompts"]["chosen"],
+        "chosen_on": stages["prompts"]["chosen_on"], "prompts": stages["prompts"]["reports"],
+        "throughput_h200": throughput, "hardware": result.get("hardware", ""),
+        "command": COMMAND}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    judge_report.write_markdown(out / "judge.md", data)
