@@ -21,3 +21,17 @@ simulated-teacher: venv ## Stand-in teacher labels from noisy train-split human 
 .PHONY: test-train
 test-train: venv ## Tests of the losses, training and evaluation
 	$(PY) -m pytest -q tests/losses tests/training tests/evaluation
+
+# The cross-validated distillation benchmark (bench/cv): GPU-sized, resumable.
+CV_CONFIG ?= bench/cv/h200.yaml
+CV_WORK ?= $(ARTIFACTS)/cv
+CV_HARDWARE ?=
+
+.PHONY: bench-cv
+bench-cv: venv ## Judge -> assistant -> students over 5 query folds (CV_CONFIG=, GPU: ~20 min on an H200) -> docs/results
+	$(PY) -m bench.cv --config $(CV_CONFIG) --work $(CV_WORK) --stages prepare judge assistant pool students lora
+	$(PY) -m bench.cv --config $(CV_CONFIG) --work $(CV_WORK) --stages report --out docs/results --hardware "$(CV_HARDWARE)"
+
+.PHONY: bench-cv-smoke
+bench-cv-smoke: venv ## Every stage of bench-cv on a CPU in minutes (15 queries, tiny random judge) -> artifacts/cv-smoke
+	$(PY) -m bench.cv.smoke --work $(ARTIFACTS)/cv-smoke

@@ -10,26 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.cv.smoke import build_tiny_judge
 from components.data.esci import Item
-
-
-def build_tiny_judge(out: Path, seed: int = 0) -> Path:
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from components.judge.weights import judge_model_path
-
-    # The converted SmolLM2 (made once per cache) is shared with the injection test.
-    tokenizer = AutoTokenizer.from_pretrained(judge_model_path("smollm2-135m-instruct"))
-    torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=2048, tie_word_embeddings=True,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    model = LlamaForCausalLM(config)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
 
 
 @pytest.fixture(scope="session")

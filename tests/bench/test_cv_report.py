@@ -1,0 +1,80 @@
+"""The cross-validation report: per-query merging over folds and seeds, paired intervals."""
+
+import json
+
+import pytest
+
+from bench.cv.common import make_splits, write_json
+from bench.cv.config import CONFIG_DIR, CVConfig, load_cv_config
+from bench.cv.report import model_table, run_report
+from bench.cv.students import trained_splits
+
+
+def test_committed_configs_load_and_unknown_keys_fail(tmp_path):
+    for name in ("h200.yaml", "smoke.yaml"):
+        assert load_cv_config(CONFIG_DIR / name).n_folds >= 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("n_folds: 5\nfolds: 3\n")
+    with pytest.raises(ValueError, match="unknown keys"):
+        load_cv_config(bad)
+
+
+def _metrics(v):
+    return {"ndcg@10": v, "recall@10": v, "precision@10": v, "mrr": v}
+
+
+def _fake_work(tmp_path, queries):
+    """A work folder as the GPU stages leave it, with hand-set per-query values."""
+    work = tmp_path / "work"
+    splits = make_splits(queries, n_folds=3, seed=13, seed13=True)
+    write_json(work / "prepare" / "splits.json", {n: s.to_dict() for n, s in splits.items()})
+    write_json(work / "prepare" / "zero_shot.json", {"384": {q: _metrics(0.5) for q in queries}})
+    write_json(work / "judge" / "prompts.json", {
+        "chosen": "v", "chosen_on": "x", "reports": {},
+        "per_query": {"v": {q: _metrics(0.8) for q in queries}}})
+    write_json(work / "assistant" / "assistant.json", {
+        "chosen": "bce", "objectives": {"bce": {"per_query": {q: _metrics(0.7)
+                                                              for q in queries}}}})
+    for name, split in splits.items():
+        if name == "seed13":
+            continue
+        for seed in (0, 1):
+            for variant, value in (("click_only", 0.6), ("distilled", 0.6 + 0.05 * (seed + 1))):
+                write_json(work / "students" / name / f"{variant}_s{seed}.json", {
+                    "split": name, "variant": variant, "seed": seed, "examples": {},
+                    "train": {"examples_per_s": 1.0, "seconds": 1.0, "best_step": 1},
+                    "per_query": {"384": {q: _metrics(value)
+                                          for q in split.queries("test")}}})
+    return work, splits
+
+
+def test_report_merges_folds_and_seeds_per_query_and_pairs_them(tmp_path):
+    queries = [f"q{n:02d}" for n in range(12)]
+    work, splits = _fake_work(tmp_path, queries)
+    result = run_report(CVConfig(n_folds=3, bootstrap_resamples=200), work, None)
+    cv = result["cv"]
+    assert cv["queries"] == 12 and cv["folds"] == 3
+    assert cv["models"]["distilled"]["ndcg@10"] == pytest.approx(0.675)  # mean of 0.65, 0.70
+    assert cv["models"]["distilled"]["seeds"] == 2
+    assert cv["models"]["distilled"]["seed_std"] == pytest.approx(0.025)
+    assert cv["models"]["judge"]["queries"] == 12
+    diff = cv["paired"]["distilled_minus_click_only"]
+    assert diff["mean"] == pytest.approx(0.075) and diff["ci_low"] > 0
+    assert cv["paired"]["cross_encoder_minus_judge"]["mean"] == pytest.approx(-0.1)
+    # seed-13 table: fold-free models on its test queries only; no seed-13 students here
+    assert set(result["seed13"]) >= {"judge", "cross_encoder", "minilm_zero_shot"}
+    assert "distilled" not in result["seed13"]
+    json.dumps(result)  # serialisable as written to docs/results
+
+
+def test_model_table_takes_each_query_from_the_fold_that_tested_it():
+    models = {"m": {"fold0": {"seeds": {0: {"a": _metrics(1.0), "b": _metrics(0.0)}}},
+                    "fold1": {"seeds": {0: {"a": _metrics(0.0), "b": _metrics(0.5)}}}}}
+    table = model_table(models, {"fold0": ["a"], "fold1": ["b"]}, "ndcg@10")
+    assert table["m"]["per_query"] == {"a": 1.0, "b": 0.5}
+
+
+def test_students_train_on_folds_and_on_seed13_only_when_asked(tmp_path):
+    work, _ = _fake_work(tmp_path, [f"q{n:02d}" for n in range(12)])
+    assert trained_splits(CVConfig(), work) == ["fold0", "fold1", "fold2"]
+    assert trained_splits(CVConfig(seed13_students=True), work)[-1] == "seed13"

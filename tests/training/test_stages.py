@@ -1,0 +1,67 @@
+"""The shared student stage: Search-relevance pairs, judge lists, variant tasks."""
+
+import pytest
+import torch
+
+from components.judge.labels import TeacherLabel
+from components.training.config import StudentConfig
+from components.training.cross_encoder import _label_lists, listwise_teacher_loss
+from components.training.examples import ListExample, PairExample, search_relevance_pairs
+from components.training.stages import VARIANT_TASKS, student_examples
+from components.training.student import build_tasks
+from tests.training.test_examples_and_pool import HELD, ITEMS, LOG
+
+
+def _label(keyphrase, item, p):
+    return TeacherLabel(item, keyphrase, None, "retrieved", "m", "v", "ok",
+                        {"E": p, "S": 0.0, "C": 0.0, "I": 1 - p}, p, "E")
+
+
+def test_search_relevance_pairs_are_shown_1_filtered_0_on_train_queries_only():
+    pairs = search_relevance_pairs(LOG, ITEMS, HELD)
+    assert [(p.keyphrase, p.item_text, p.label) for p in pairs] == [
+        ("red shoe", "item 0", 1.0), ("red shoe", "item 1", 1.0), ("red shoe", "item 3", 0.0)]
+
+
+def test_student_examples_build_only_the_named_tasks():
+    labels = [_label("sofa", f"i{n}", n / 10) for n in range(6)]
+    pool = [("sofa", f"i{n}", n / 6) for n in range(6)]
+    config = StudentConfig(tasks=VARIANT_TASKS["click_sr"])
+    ex = student_examples(config, LOG, ITEMS, HELD, labels, pool)
+    assert ex.counts() == {"clicks": 1, "sr": 3, "distill_lists": 0, "judge": 0}
+    config = StudentConfig(tasks=VARIANT_TASKS["distilled"], judge_loss="pearson",
+                           judge_list_size=3, distill_list_size=2)
+    ex = student_examples(config, LOG, ITEMS, HELD, labels, pool)
+    assert ex.counts() == {"clicks": 1, "sr": 3, "distill_lists": 3, "judge": 2}
+    assert all(isinstance(e, ListExample) and len(e.item_texts) == 3 for e in ex.judge)
+    tasks = build_tasks(config, ex.clicks, ex.distill, ex.judge, ex.sr)
+    assert [t.name for t in tasks] == ["clicks", "sr", "distill", "judge"]
+    bce = student_examples(StudentConfig(tasks=("judge",)), LOG, ITEMS, HELD, labels)
+    assert all(isinstance(e, PairExample) for e in bce.judge)
+
+
+def test_student_config_rejects_unknown_tasks_and_judge_losses():
+    with pytest.raises(ValueError, match="clicks/sr/distill/judge"):
+        StudentConfig(tasks=("clicks", "ctr"))
+    with pytest.raises(ValueError, match="judge_loss"):
+        StudentConfig(judge_loss="mse")
+
+
+def test_listwise_teacher_loss_is_zero_when_logits_match_the_judge_order_exactly():
+    p = torch.tensor([[0.9, 0.5, 0.2], [0.6, 0.3, 0.7]])
+    logits = torch.log(p / (1 - p))
+    assert listwise_teacher_loss(logits, p).item() == pytest.approx(0.0, abs=1e-6)
+    assert listwise_teacher_loss(logits + 3.0, p).item() == pytest.approx(0.0, abs=1e-6)
+    assert listwise_teacher_loss(-logits, p).item() > 0.1
+    with pytest.raises(ValueError, match="group the teacher labels by keyphrase"):
+        listwise_teacher_loss(logits[:, :1], p[:, :1])
+
+
+def test_label_lists_group_by_keyphrase_and_drop_remainders():
+    import random
+
+    examples = [("a", f"t{n}", None) for n in range(5)] + [("b", "t", None)]
+    lists = _label_lists(examples, 2, random.Random(0))
+    assert len(lists) == 2 and all({e[0] for e in group} == {"a"} for group in lists)
+    with pytest.raises(ValueError, match="no keyphrase"):
+        _label_lists(examples, 8, random.Random(0))
