@@ -9,7 +9,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
-from components.judge.rubric import RenderLimits, rubric_for
+from components.judge.rubric import RenderLimits, rubric_by_version, rubric_for
 
 DEFAULT_CONFIG = Path(__file__).with_name("judge.yaml")
 
@@ -40,6 +40,11 @@ class JudgeConfig:
     answer_mode: str = "binary"                 # "binary" (rubric-v6) | "graded" (rubric-v4)
     layout: str | None = None                   # None: the rubric's own; or query_first /
                                                 # product_first
+    rubric_version: str | None = None           # a rubric by version (rubric.RUBRICS), e.g.
+                                                # rubric-v7-exact; overrides answer_mode/layout
+    item_prefix: bool = False                   # share each item's KV cache between its pairs
+                                                # (GPU throughput; product_first rubrics)
+    lora_adapter: str | None = None             # a judge LoRA (components.judge.lora) to load
     min_grade_mass: float = 0.05                # below: the answer is unreadable
     chunk_size: int = 32                        # pairs committed to the store together
     threads: int | None = None                  # torch CPU threads (None: torch's default)
@@ -51,20 +56,29 @@ class JudgeConfig:
             raise ValueError(f"backend must be 'local' or 'openai', got {self.backend!r}")
         if self.batch_size < 1 or self.chunk_size < 1:
             raise ValueError("batch_size and chunk_size must be >= 1")
-        rubric_for(self.answer_mode, self.layout)  # raises ValueError on an unknown one
+        rubric = self.rubric()  # raises ValueError on an unknown one
+        if self.item_prefix and rubric.layout != "product_first":
+            raise ValueError(f"item_prefix needs a product_first rubric, not {rubric.version}")
         if not 0.0 <= self.min_grade_mass < 1.0:
             raise ValueError(f"min_grade_mass must be in [0, 1), got {self.min_grade_mass}")
+
+    def rubric(self):
+        if self.rubric_version:
+            return rubric_by_version(self.rubric_version)
+        return rubric_for(self.answer_mode, self.layout)
 
     @property
     def prompt_version(self) -> str:
         """The version stored with every judgment (the rubric's)."""
-        return rubric_for(self.answer_mode, self.layout).version
+        return self.rubric().version
 
     @property
     def judge_model(self) -> str:
         """The name stored with every judgment."""
         if self.backend == "openai":
             return f"openai:{self.endpoint.model}"
+        if self.lora_adapter:  # another judge: its labels are stored apart from the base's
+            return f"{self.model}+lora:{Path(self.lora_adapter).name}"
         return self.model
 
 

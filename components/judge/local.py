@@ -41,7 +41,6 @@ from components.judge.rubric import (
     chat_messages,
     render_product,
     render_user_message,
-    rubric_for,
 )
 
 _MARK = "\u2063PAIR\u2063"  # placeholder that splits the rendered template into prefix/suffix
@@ -127,11 +126,16 @@ class LocalJudge:
     def from_config(cls, config) -> LocalJudge:
         from components.judge.weights import judge_model_path
         model_dir = config.model_dir or judge_model_path(config.model)
-        return cls(model_dir, config.judge_model, device=config.device,
-                   batch_size=config.batch_size, prefix_cache=config.prefix_cache,
-                   min_grade_mass=config.min_grade_mass, limits=config.limits,
-                   threads=config.threads,
-                   rubric=rubric_for(config.answer_mode, config.layout))
+        judge = cls(model_dir, config.model, device=config.device,
+                    batch_size=config.batch_size, prefix_cache=config.prefix_cache,
+                    min_grade_mass=config.min_grade_mass, limits=config.limits,
+                    threads=config.threads, rubric=config.rubric(),
+                    item_prefix=config.item_prefix)
+        if config.lora_adapter:  # the calibrated judge (components.judge.lora)
+            from components.judge.lora import load_judge_lora
+            load_judge_lora(judge, config.lora_adapter)
+            judge.model_name = config.judge_model
+        return judge
 
     # -- prompt ---------------------------------------------------------------------------
     def _split_template(self) -> tuple[str, str]:
