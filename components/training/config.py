@@ -28,6 +28,7 @@ class PoolConfig:
     random_per_keyphrase: int = 20       # uniformly drawn items
     use_wands: bool = True               # add WANDS queries as extra keyphrases
     max_keyphrases: int | None = None    # cap (demo)
+    retrieval_max_items: int | None = None  # items the zero-shot encoder embeds (sampled; demo)
     seed: int = 11
     batch_size: int = 512
 

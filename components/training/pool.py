@@ -83,14 +83,18 @@ def build_pool(log: ClickLog, items: Mapping[str, Item],
             add(keyphrase, item_id, "filtered")
     item_ids = sorted(items)
     if config.retrieved_per_keyphrase > 0:
-        item_vecs = encode([items[i].text(item_fields) for i in item_ids])
+        searched = item_ids
+        if config.retrieval_max_items is not None and len(item_ids) > config.retrieval_max_items:
+            searched = sorted(random.Random(config.seed).sample(item_ids,
+                                                                config.retrieval_max_items))
+        item_vecs = encode([items[i].text(item_fields) for i in searched])
         kp_vecs = encode([k for k, _ in keyphrases])
-        k = min(config.retrieved_per_keyphrase, len(item_ids))
+        k = min(config.retrieved_per_keyphrase, len(searched))
         sims = kp_vecs @ item_vecs.T
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         for (keyphrase, _), row in zip(keyphrases, top, strict=True):
             for col in row:
-                add(keyphrase, item_ids[col], "retrieved")
+                add(keyphrase, searched[col], "retrieved")
     for keyphrase, _ in keyphrases:
         for item_id in rng.sample(item_ids, min(config.random_per_keyphrase, len(item_ids))):
             add(keyphrase, item_id, "random")

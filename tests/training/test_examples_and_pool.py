@@ -76,6 +76,12 @@ def test_pool_sources_and_held_out_keyphrases(tmp_path):
     assert by[("sofa", "i4")] == "retrieved" and by[("sofa", "i5")] == "retrieved"
     assert not any(k == "green desk" for k, _ in by)
     assert pool_summary(pool)["by_source"]["clicked"] == 1
+    seen = []
+    sampled = PoolConfig(retrieved_per_keyphrase=2, random_per_keyphrase=0,
+                         retrieval_max_items=3)
+    small = build_pool(LOG, ITEMS, keyphrases, lambda t: seen.append(t) or encode(t), sampled)
+    assert len(seen[0]) == 3  # only a sample of the items is embedded for retrieval
+    assert sum(p.source == "retrieved" for p in small) <= 4
 
     path = tmp_path / "scores.jsonl"
     save_pool_scores(path, [PoolScore("i0", "red shoe", "q1", "clicked", 0.7)])
