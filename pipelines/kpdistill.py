@@ -35,6 +35,7 @@ def kpdistill_pipeline(
     click_seed: int = 7,
     baseline_models: list = ["random", "bm25", "minilm_zero_shot"],  # noqa: B006
     judge_budget: int = 96,
+    candidate_retrieval_items: int = 0,
     judge_model: str = "",
     judge_endpoint_url: str = "",
     training_config: str = "",
@@ -49,7 +50,8 @@ def kpdistill_pipeline(
     evaluate_baselines(data=bundle, models=baseline_models,
                        splits=["test"]).set_display_name("baselines")
 
-    candidates = generate_candidates(data=bundle, clicks=click_log, budget=judge_budget)
+    candidates = generate_candidates(data=bundle, clicks=click_log, budget=judge_budget,
+                                     retrieval_max_items=candidate_retrieval_items)
     judge = judge_pairs(data=bundle, candidates=candidates.outputs["candidates"],
                         model=judge_model, endpoint_url=judge_endpoint_url)
     configure_judge_task(judge).set_display_name("LLM judge")

@@ -20,8 +20,10 @@ API_KEY_ENV = "KPDISTILL_JUDGE_API_KEY"
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def generate_candidates(data: Input[Dataset], clicks: Input[Dataset],
                         candidates: Output[Dataset], budget: int = 2000, seed: int = 11,
-                        use_retrieval: bool = True, config_path: str = ""):
-    """Budgeted candidate pairs of train-split keyphrases (components/judge/candidates.yaml)."""
+                        use_retrieval: bool = True, config_path: str = "",
+                        retrieval_max_items: int = 0):
+    """Budgeted candidate pairs of train-split keyphrases (components/judge/candidates.yaml);
+    ``retrieval_max_items`` > 0 overrides how many items the zero-shot encoder searches."""
     from collections import Counter
     from pathlib import Path
 
@@ -31,7 +33,9 @@ def generate_candidates(data: Input[Dataset], clicks: Input[Dataset],
     from components.judge.pairs import CANDIDATES_FILE, save_candidates
 
     bundle = DataBundle.load(data.path)
-    config = CandidateConfig.from_yaml(config_path or DEFAULT_CONFIG, budget=budget, seed=seed)
+    overrides = {"retrieval_max_items": retrieval_max_items} if retrieval_max_items > 0 else {}
+    config = CandidateConfig.from_yaml(config_path or DEFAULT_CONFIG, budget=budget, seed=seed,
+                                       **overrides)
     encoder = None
     if use_retrieval:
         from components.baselines.rankers import EncoderRanker

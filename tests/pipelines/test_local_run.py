@@ -14,7 +14,8 @@ from pipelines.run_local import latest_run
 def test_local_pipeline_end_to_end(tmp_path):
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path),
                raise_on_error=True)
-    kpdistill_pipeline(baseline_models=["random", "bm25"], judge_budget=12)
+    kpdistill_pipeline(baseline_models=["random", "bm25"], judge_budget=12,
+                       candidate_retrieval_items=500)
     run = latest_run(tmp_path)
 
     baselines = json.loads((run / "evaluate-baselines" / "results").read_text())
