@@ -133,7 +133,23 @@ class Inputs:
             "ndcg@10"]
 
 
+class _MemoScorer:
+    """Scores each distinct (keyphrase, item text) pair once (the report asks twice)."""
+
+    def __init__(self, scorer):
+        self.scorer, self.seen = scorer, {}
+
+    def score_pairs(self, keyphrases, item_texts) -> np.ndarray:
+        pairs = list(zip(keyphrases, item_texts, strict=True))
+        new = list(dict.fromkeys(p for p in pairs if p not in self.seen))
+        if new:
+            scores = self.scorer.score_pairs([k for k, _ in new], [t for _, t in new])
+            self.seen.update(zip(new, (float(x) for x in scores), strict=True))
+        return np.array([self.seen[p] for p in pairs])
+
+
 def _cross_encoder_report(scorer, inputs: Inputs, item_side: bool) -> dict:
+    scorer = _MemoScorer(scorer)
     p_val, y_val = pair_probabilities(scorer, inputs.items, inputs.by_split["validation"], FIELDS)
     p_test, y_test = pair_probabilities(scorer, inputs.items, inputs.by_split["test"], FIELDS)
     threshold = best_kappa_threshold(p_val, y_val)
