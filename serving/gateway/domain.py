@@ -25,6 +25,10 @@ class DeadlineExceeded(RecommendError):
     """The caller's deadline passed before the answer was ready."""
 
 
+class Overloaded(RecommendError):
+    """The gateway or Triton is saturated and refused the call at once; retry with back-off."""
+
+
 @dataclass(frozen=True)
 class ItemInput:
     title: str

@@ -1,7 +1,9 @@
 """The recommendation service, free of any transport: validate, embed, search, re-rank, dedup.
 
-Every backend call gets ``min(backend_timeout_s, time left before the caller's deadline)``;
-a deadline that passes raises :class:`DeadlineExceeded`.
+Limits are checked before any work: item count, text lengths, re-rank pairs; then admission
+(:mod:`serving.gateway.admission`) refuses a call that does not fit in the rows in flight.
+Every backend call gets ``min(backend timeout for the rows it carries, time left before the
+caller's deadline)``; a deadline that passes raises :class:`DeadlineExceeded`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from components.indexing.categories import top_level_category
+from serving.gateway.admission import Admission
 from serving.gateway.dedupe import drop_near_duplicates
 from serving.gateway.domain import (
     BackendUnavailable,
@@ -55,11 +58,12 @@ def item_text(item: ItemInput, fields: tuple[str, ...]) -> str:
 
 class RecommendationService:
     def __init__(self, models: ModelClient, searcher: Searcher, settings: GatewaySettings,
-                 observe_stage: StageObserver | None = None):
+                 observe_stage: StageObserver | None = None, admission: Admission | None = None):
         self.models = models
         self.searcher = searcher
         self.settings = settings
         self.observe_stage = observe_stage or (lambda stage, seconds: None)
+        self.admission = admission or Admission(settings.max_inflight_rows)
 
     # --- validation -----------------------------------------------------------------------
     def validate(self, request: RecommendRequest, where: str = "") -> None:
@@ -116,6 +120,16 @@ class RecommendationService:
         multi = len(requests) > 1
         for i, request in enumerate(requests):
             self.validate(request, f"requests[{i}]." if multi else "")
+        pairs = sum(self._fetch_count(r) for r in requests if r.options.rerank)
+        if pairs > self.settings.max_rerank_pairs:
+            raise InvalidRequest(f"the call re-ranks {pairs} (item, keyphrase) pairs; the limit "
+                                 f"is {self.settings.max_rerank_pairs}: ask for fewer "
+                                 "rerank_candidates or split the batch")
+        with self.admission.admit(len(requests) + pairs):
+            return await self._recommend(requests, deadline)
+
+    async def _recommend(self, requests: list[RecommendRequest],
+                         deadline: float) -> list[Recommendation]:
         started = time.perf_counter()
         texts = [item_text(r.item, self.settings.item_fields) for r in requests]
 
@@ -175,20 +189,22 @@ class RecommendationService:
         return ranked[:request.k or self.settings.default_k]
 
     # --- helpers --------------------------------------------------------------------------
-    def _budget(self, deadline: float) -> float:
+    def _budget(self, deadline: float, rows: int = 1) -> float:
         left = deadline - time.monotonic()
         if left <= 0:
             raise DeadlineExceeded("the deadline passed before the answer was ready")
-        return min(self.settings.backend_timeout_s, left)
+        return min(self.settings.backend_timeout(rows), left)
 
     async def _within(self, deadline: float, call, *args):
-        """Call a backend with the time left; a timeout caused by the caller's deadline is
-        DeadlineExceeded, not the backend's fault."""
-        budget = self._budget(deadline)
+        """Call a backend with the time left (its timeout grows with the rows the call carries:
+        the first argument); a timeout caused by the caller's deadline is DeadlineExceeded,
+        not the backend's fault."""
+        rows = len(args[0])
+        budget = self._budget(deadline, rows)
         try:
             return await call(*args, budget)
         except BackendUnavailable as err:
-            if budget < self.settings.backend_timeout_s and \
+            if budget < self.settings.backend_timeout(rows) and \
                     time.monotonic() >= deadline - DEADLINE_SLACK_S:
                 raise DeadlineExceeded(f"the deadline passed while waiting: {err}") from err
             raise
