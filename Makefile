@@ -38,7 +38,7 @@ test: venv ## Run the test suite (what CI runs)
 
 .PHONY: lint
 lint: venv ## Ruff lint
-	$(BIN)/ruff check components pipelines serving tests
+	$(BIN)/ruff check components pipelines serving bench tests
 
 .PHONY: compile
 compile: venv ## Compile the Kubeflow pipeline to artifacts/pipelines/*.yaml

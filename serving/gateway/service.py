@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -23,6 +24,7 @@ from serving.gateway.domain import (
     DeadlineExceeded,
     InvalidRequest,
     ItemInput,
+    Overloaded,
     Recommendation,
     RecommendRequest,
     StageTimings,
@@ -47,6 +49,14 @@ class Searcher(Protocol):
 
 
 DEADLINE_SLACK_S = 0.02
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What the backend calls of one admitted call need to know about it."""
+
+    deadline: float
+    rows: int  # admitted: items + re-rank pairs
 StageObserver = Callable[[str, float], None]
 
 
@@ -125,27 +135,28 @@ class RecommendationService:
             raise InvalidRequest(f"the call re-ranks {pairs} (item, keyphrase) pairs; the limit "
                                  f"is {self.settings.max_rerank_pairs}: ask for fewer "
                                  "rerank_candidates or split the batch")
-        with self.admission.admit(len(requests) + pairs):
-            return await self._recommend(requests, deadline)
+        rows = len(requests) + pairs
+        with self.admission.admit(rows):
+            return await self._recommend(requests, _Call(deadline, rows))
 
     async def _recommend(self, requests: list[RecommendRequest],
-                         deadline: float) -> list[Recommendation]:
+                         call: _Call) -> list[Recommendation]:
         started = time.perf_counter()
         texts = [item_text(r.item, self.settings.item_fields) for r in requests]
 
         t0 = time.perf_counter()
-        vectors = await self._within(deadline, self.models.embed_texts, texts)
+        vectors = await self._within(call, self.models.embed_texts, texts)
         embed_s = self._stage("embed", t0)
 
         t0 = time.perf_counter()
         limit = max(self._fetch_count(r) for r in requests)
         version = self.searcher.version
-        candidates = await self._within(deadline, self.searcher.search, vectors, limit,
+        candidates = await self._within(call, self.searcher.search, vectors, limit,
                                         [self._category_filter(r) for r in requests])
         search_s = self._stage("search", t0)
 
         t0 = time.perf_counter()
-        candidates = await self._rerank(requests, texts, candidates, deadline)
+        candidates = await self._rerank(requests, texts, candidates, call)
         rerank_s = self._stage("rerank", t0) if any(r.options.rerank for r in requests) else 0.0
 
         total_ms = (time.perf_counter() - started) * 1000
@@ -164,12 +175,12 @@ class RecommendationService:
             return max(k, request.options.rerank_candidates or self.settings.rerank_candidates)
         return k * self.settings.search_overfetch
 
-    async def _rerank(self, requests, texts, candidates, deadline) -> list[list[Candidate]]:
+    async def _rerank(self, requests, texts, candidates, call) -> list[list[Candidate]]:
         pairs = [(i, j) for i, r in enumerate(requests) if r.options.rerank
                  for j in range(min(len(candidates[i]), self._fetch_count(r)))]
         if not pairs:
             return candidates
-        scores = await self._within(deadline, self.models.score_pairs,
+        scores = await self._within(call, self.models.score_pairs,
                                     [texts[i] for i, _ in pairs],
                                     [candidates[i][j].text for i, j in pairs])
         out = [list(c) for c in candidates]
@@ -195,11 +206,11 @@ class RecommendationService:
             raise DeadlineExceeded("the deadline passed before the answer was ready")
         return min(self.settings.backend_timeout(rows), left)
 
-    async def _within(self, deadline: float, call, *args):
+    async def _within(self, call_info: _Call, call, *args):
         """Call a backend with the time left (its timeout grows with the rows the call carries:
         the first argument); a timeout caused by the caller's deadline is DeadlineExceeded,
         not the backend's fault."""
-        rows = len(args[0])
+        deadline, rows = call_info.deadline, len(args[0])
         budget = self._budget(deadline, rows)
         try:
             return await call(*args, budget)
@@ -207,6 +218,11 @@ class RecommendationService:
             if budget < self.settings.backend_timeout(rows) and \
                     time.monotonic() >= deadline - DEADLINE_SLACK_S:
                 raise DeadlineExceeded(f"the deadline passed while waiting: {err}") from err
+            others = self.admission.in_flight - call_info.rows
+            if err.timed_out and others > 0:  # slow because busy with other calls: saturated
+                raise Overloaded(f"{err.backend} did not answer within {budget:.1f} s while "
+                                 f"{others} other rows were in flight: retry with back-off"
+                                 ) from err
             raise
 
     def _stage(self, stage: str, t0: float) -> float:

@@ -26,7 +26,7 @@
 | ``KPDISTILL_GATEWAY_DEFAULT_DEADLINE_S`` | ``10`` | deadline of a call whose client set none |
 | ``KPDISTILL_GATEWAY_INDEX_REFRESH_S`` | ``5`` | how often the live index version and backend health are re-read |
 | ``KPDISTILL_GATEWAY_GRACE_S`` | ``10`` | on shutdown, how long in-flight calls may finish |
-| ``KPDISTILL_GATEWAY_MAX_INFLIGHT_ROWS`` | ``64`` | admission control: rows (items + re-rank pairs) in flight at once; a call that does not fit is refused at once with RESOURCE_EXHAUSTED (a call is always admitted when nothing is in flight). Size it to throughput x acceptable queueing: ~15 rows/s on a 2-core CPU |
+| ``KPDISTILL_GATEWAY_MAX_INFLIGHT_ROWS`` | ``32`` | admission control: rows (items + re-rank pairs) in flight at once; a call that does not fit is refused at once with RESOURCE_EXHAUSTED (a call is always admitted when nothing is in flight). Size it to throughput x acceptable queueing (well under BACKEND_TIMEOUT_S): ~13 rows/s on a 2-core CPU, so 32 rows queue ~2.5 s |
 | ``KPDISTILL_GATEWAY_MAX_CONCURRENT_RPCS`` | ``4096`` | calls of any kind (health included) open at once; gRPC refuses more with RESOURCE_EXHAUSTED. A last resort against floods of connections: recommender calls are shed far earlier by MAX_INFLIGHT_ROWS, health checks never are |
 | ``KPDISTILL_GATEWAY_LOG_EVERY_S`` | ``10`` | each kind of error is logged (one line) at most once per this many seconds, with a count of the suppressed ones |
 
@@ -75,7 +75,7 @@ class GatewaySettings:
     max_rerank_pairs: int = 1000
     backend_timeout_per_row_s: float = 0.1
     triton_max_batch: int = 256
-    max_inflight_rows: int = 64
+    max_inflight_rows: int = 32
     max_concurrent_rpcs: int = 4096
     log_every_s: float = 10.0
 

@@ -5,9 +5,9 @@ The channel's reconnect back-off is kept short so the gateway recovers within ab
 of Triton coming back.
 
 Inputs longer than the model's ``max_batch_size`` are split into requests Triton accepts (sent
-together; its dynamic batcher merges them again). Each request carries the time the gateway
-will wait for it as Triton's own request timeout, so work the gateway has given up on is dropped
-from Triton's queue instead of delaying every later call. Triton's errors keep their meaning:
+together; its dynamic batcher merges them again). Each request carries most of the time the
+gateway will wait for it as Triton's own request timeout (QUEUE_SHARE), so work the gateway is
+about to give up on is dropped from Triton's queue instead of delaying every later call. Triton's errors keep their meaning:
 its INVALID_ARGUMENT is the caller's mistake, a full queue is overload, the rest is the backend
 being unavailable (:func:`domain_error`).
 """
@@ -35,6 +35,10 @@ CHANNEL_ARGS = [
 ]
 CLIENT_ERRORS = ("INVALID_ARGUMENT", "OUT_OF_RANGE")
 OVERLOAD_MESSAGES = ("exceeds maximum queue size", "request timeout expired")
+QUEUE_SHARE = 0.7
+"""Share of a request's wait that it may spend in Triton's queue: Triton drops it after that
+(RESOURCE_EXHAUSTED, overload) and the rest of the wait is left for running it, so a saturated
+Triton answers "overloaded" rather than letting the gateway's own timeout expire (UNAVAILABLE)."""
 
 
 def _text_input(name: str, texts: list[str]) -> InferInput:
@@ -52,7 +56,7 @@ def domain_error(model: str, url: str, err: InferenceServerException) -> Recomme
     if status in CLIENT_ERRORS:
         return InvalidRequest(f"triton {model} rejected the input ({status}): {message}")
     return BackendUnavailable("triton", f"{model} at {url} failed ({status or 'no status'}): "
-                                        f"{message}")
+                                        f"{message}", timed_out=status == "DEADLINE_EXCEEDED")
 
 
 def batches(rows: int, size: int) -> list[tuple[int, int]]:
@@ -128,7 +132,7 @@ class TritonModelClient:
         try:
             result = await self._client.infer(model, inputs,
                                               outputs=[InferRequestedOutput(output)],
-                                              timeout=int(timeout_s * 1e6),
+                                              timeout=max(int(timeout_s * QUEUE_SHARE * 1e6), 1),
                                               client_timeout=timeout_s)
         except InferenceServerException as err:
             raise domain_error(model, self.url, err) from err

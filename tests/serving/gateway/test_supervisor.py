@@ -79,7 +79,7 @@ def test_failed_restarts_back_off_and_retry():
         assert child.starts == 4  # the first start, two failures, then up
         crashes = supervisor.restarts
         assert len(crashes) == 3 and crashes[0].error and crashes[-1].restart_s is not None
-        gaps = [b.detected_at - a.detected_at for a, b in zip(crashes, crashes[1:])]
+        gaps = [b.detected_at - a.detected_at for a, b in zip(crashes, crashes[1:], strict=False)]
         assert gaps[1] > gaps[0]  # 0.1 s, then 0.2 s, ...
     finally:
         supervisor.stop()
