@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from tqdm import tqdm
 
 from bench.reliability import chaos, client, report
-from bench.reliability.cases import BATCH, RECOMMEND, Case, cases, expected, grade
+from bench.reliability.cases import BATCH, RECOMMEND, VALID, Case, cases, expected, grade
 from components.settings import artifacts_dir
 from serving.gateway.settings import GatewaySettings
 from serving.proto.kpdistill.v1 import recommender_pb2 as pb
@@ -64,10 +64,17 @@ def valid_payloads() -> list[bytes]:
 
 
 def fuzz_phase(target: str, generated: list[Case], gateway: GatewaySettings,
-               known: set[str], concurrency: int) -> dict:
+               known: set[str], concurrency: int, retry_shed: int) -> dict:
+    """Send every case; then resend up to ``retry_shed`` of the valid ones that were shed
+    (RESOURCE_EXHAUSTED), two at a time, so the full path is fuzzed too, not only admission."""
     t0 = time.monotonic()
     with tqdm(total=len(generated), desc="fuzz", unit="req") as bar:
         outcomes = asyncio.run(client.send_all(target, generated, concurrency, bar))
+    shed = [o.case for o in outcomes if o.code == "RESOURCE_EXHAUSTED"
+            and expected(o.case, gateway, known) == VALID][:retry_shed]
+    with tqdm(total=len(shed), desc="fuzz, shed cases again", unit="req") as bar:
+        retried = asyncio.run(client.send_all(target, shed, 2, bar))
+    outcomes += retried
     by_kind: dict[str, dict] = {}
     broken: Counter = Counter()
     mismatches: list[str] = []
@@ -81,6 +88,8 @@ def fuzz_phase(target: str, generated: list[Case], gateway: GatewaySettings,
             if rule == "oracle_mismatch" and len(mismatches) < 20:
                 mismatches.append(f"{o.case.kind}/{expectation} -> {o.code}")
     return {"cases": len(outcomes), "seconds": round(time.monotonic() - t0, 1),
+            "retried_shed": len(retried),
+            "retried_codes": dict(Counter(o.code for o in retried)),
             "codes": dict(Counter(o.code for o in outcomes)),
             "by_kind": {k: {"cases": v["cases"], "codes": dict(v["codes"])}
                         for k, v in by_kind.items()},
@@ -164,6 +173,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--cases", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=12)
     p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--retry-shed", type=int, default=300,
+                   help="valid fuzz cases shed by admission control to send again, 2 at a time")
     p.add_argument("--flood-in-flight", type=int, default=300)
     p.add_argument("--flood-s", type=float, default=20.0)
     p.add_argument("--big-requests-s", type=float, default=10.0)
@@ -199,7 +210,7 @@ def main(argv: list[str] | None = None) -> dict:
         rss = {"before": round(rss_before, 1)}
         print("fuzz ...", flush=True)
         result["phases"]["fuzz"] = fuzz_phase(stack.target, generated, gateway, known,
-                                              args.concurrency)
+                                              args.concurrency, args.retry_shed)
         result["phases"]["fuzz"].update(seed=args.seed, concurrency=args.concurrency)
         rss["after_fuzz"] = round(client.rss_mb(pid), 1)
         print("flood ...", flush=True)

@@ -37,8 +37,11 @@ def markdown(r: dict) -> str:
     for key in TARGETS:
         lines.append(f"| {key} | {r[key]} | {TARGETS[key]} | {_met(key, r[key])} |")
     fuzz = r["phases"]["fuzz"]
-    lines += ["", f"## Fuzz: {fuzz['cases']} generated cases (hypothesis, seed {fuzz['seed']}), "
+    lines += ["", f"## Fuzz: {fuzz['cases']} calls (hypothesis, seed {fuzz['seed']}), "
               f"{fuzz['concurrency']} at a time, {fuzz['seconds']} s", "",
+              f"{fuzz['cases'] - fuzz['retried_shed']} generated cases, then the "
+              f"{fuzz['retried_shed']} first valid ones that admission control had shed sent "
+              f"again two at a time ({_codes(fuzz['retried_codes'])}).", "",
               "| case kind | cases | status codes |", "|---|---:|---|"]
     for kind, row in sorted(fuzz["by_kind"].items()):
         codes = ", ".join(f"{c} {n}" for c, n in sorted(row["codes"].items()))

@@ -22,11 +22,6 @@ class Admission:
         self.in_flight = 0
         self.refused = 0
 
-    @property
-    def full(self) -> bool:
-        """No call of any size would be admitted now (checked before a request is decoded)."""
-        return self.in_flight >= self.capacity
-
     def try_acquire(self, rows: int) -> bool:
         if self.in_flight and self.in_flight + rows > self.capacity:
             self.refused += 1

@@ -49,6 +49,7 @@ class Searcher(Protocol):
 
 
 DEADLINE_SLACK_S = 0.02
+StageObserver = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,6 @@ class _Call:
 
     deadline: float
     rows: int  # admitted: items + re-rank pairs
-StageObserver = Callable[[str, float], None]
 
 
 def item_text(item: ItemInput, fields: tuple[str, ...]) -> str:

@@ -110,8 +110,8 @@ class KeyphraseRecommenderServicer(pb_grpc.KeyphraseRecommenderServicer):
         remaining = context.time_remaining()
         deadline = time.monotonic() + remaining if remaining is not None else None
         try:
-            if self.service.admission.full:  # shed before any work
-                raise Overloaded("the gateway is at capacity: retry with back-off")
+            # converted and validated even when saturated: a wrong request is told what is wrong
+            # (INVALID_ARGUMENT, final) rather than to retry (RESOURCE_EXHAUSTED); both are cheap
             requests = [request_from_proto(m) for m in messages]
             recs = await self.service.batch_recommend(requests, deadline)
         except tuple(ERROR_CODES) as err:
