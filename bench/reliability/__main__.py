@@ -64,16 +64,21 @@ def valid_payloads() -> list[bytes]:
 
 
 def fuzz_phase(target: str, generated: list[Case], gateway: GatewaySettings,
-               known: set[str], concurrency: int, retry_shed: int) -> dict:
+               known: set[str], concurrency: int, retry_shed: int, retry_s: float) -> dict:
     """Send every case; then resend up to ``retry_shed`` of the valid ones that were shed
-    (RESOURCE_EXHAUSTED), two at a time, so the full path is fuzzed too, not only admission."""
+    (RESOURCE_EXHAUSTED), one at a time for at most ``retry_s`` seconds, so the full path is
+    fuzzed too, not only admission control."""
     t0 = time.monotonic()
     with tqdm(total=len(generated), desc="fuzz", unit="req") as bar:
         outcomes = asyncio.run(client.send_all(target, generated, concurrency, bar))
     shed = [o.case for o in outcomes if o.code == "RESOURCE_EXHAUSTED"
             and expected(o.case, gateway, known) == VALID][:retry_shed]
-    with tqdm(total=len(shed), desc="fuzz, shed cases again", unit="req") as bar:
-        retried = asyncio.run(client.send_all(target, shed, 2, bar))
+    retried = []
+    end = time.monotonic() + retry_s
+    for case in tqdm(shed, desc="fuzz, shed cases again", unit="req"):
+        if time.monotonic() > end:
+            break
+        retried += asyncio.run(client.send_all(target, [case], 1))
     outcomes += retried
     by_kind: dict[str, dict] = {}
     broken: Counter = Counter()
@@ -174,7 +179,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=12)
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--retry-shed", type=int, default=300,
-                   help="valid fuzz cases shed by admission control to send again, 2 at a time")
+                   help="valid fuzz cases shed by admission control to send again, one by one")
+    p.add_argument("--retry-shed-s", type=float, default=120.0)
     p.add_argument("--flood-in-flight", type=int, default=300)
     p.add_argument("--flood-s", type=float, default=20.0)
     p.add_argument("--big-requests-s", type=float, default=10.0)
@@ -210,7 +216,8 @@ def main(argv: list[str] | None = None) -> dict:
         rss = {"before": round(rss_before, 1)}
         print("fuzz ...", flush=True)
         result["phases"]["fuzz"] = fuzz_phase(stack.target, generated, gateway, known,
-                                              args.concurrency, args.retry_shed)
+                                              args.concurrency, args.retry_shed,
+                                              args.retry_shed_s)
         result["phases"]["fuzz"].update(seed=args.seed, concurrency=args.concurrency)
         rss["after_fuzz"] = round(client.rss_mb(pid), 1)
         print("flood ...", flush=True)

@@ -41,7 +41,7 @@ def markdown(r: dict) -> str:
               f"{fuzz['concurrency']} at a time, {fuzz['seconds']} s", "",
               f"{fuzz['cases'] - fuzz['retried_shed']} generated cases, then the "
               f"{fuzz['retried_shed']} first valid ones that admission control had shed sent "
-              f"again two at a time ({_codes(fuzz['retried_codes'])}).", "",
+              f"again one at a time ({_codes(fuzz['retried_codes'])}).", "",
               "| case kind | cases | status codes |", "|---|---:|---|"]
     for kind, row in sorted(fuzz["by_kind"].items()):
         codes = ", ".join(f"{c} {n}" for c, n in sorted(row["codes"].items()))

@@ -34,6 +34,12 @@ from components.settings import REPO_ROOT, artifacts_dir
 from serving.gateway.supervisor import Supervisor
 from serving.triton.server import TritonServer, free_port
 
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_ARENA_MAX": "2"}
+"""glibc malloc settings of the gateway process: buffers of large requests (up to 4.3 MB each)
+are mapped and unmapped rather than kept in growing per-thread heaps, so a burst of large
+messages does not raise the resident memory for good (it did by ~45 MB in the reliability
+bench). Set the variables in the environment to override."""
+
 
 def wait_serving(target: str, timeout_s: float, process: subprocess.Popen | None = None,
                  service: str = "", any_status: bool = False) -> None:
@@ -78,6 +84,8 @@ class GatewayProcess:
         ``any_status``: a gateway whose Triton is still down answers NOT_SERVING)."""
         env = dict(os.environ)
         env.update({f"KPDISTILL_GATEWAY_{k.upper()}": str(v) for k, v in self.settings.items()})
+        for name, value in MALLOC_ENV.items():
+            env.setdefault(name, value)
         env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
