@@ -109,7 +109,8 @@ def overload_phase(target: str, payloads: list[tuple[str, bytes]], in_flight: in
     probe = client.start_health_probe(target, seconds + 1)
     time.sleep(0.5)
     codes, hangs = asyncio.run(client.flood(target, payloads, in_flight, seconds))
-    return {"in_flight": in_flight, "seconds": seconds, "codes": dict(codes), "hangs": hangs,
+    return {"in_flight": in_flight, "seconds": seconds, "codes": dict(codes),
+            "hangs": len(hangs), "hang_calls": hangs[:20],
             "requests": sum(codes.values()), "health": client.probe_result(probe)}
 
 
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--retry-shed", type=int, default=300,
                    help="valid fuzz cases shed by admission control to send again, one by one")
     p.add_argument("--retry-shed-s", type=float, default=120.0)
-    p.add_argument("--flood-in-flight", type=int, default=300)
+    p.add_argument("--flood-in-flight", type=int, default=200)
     p.add_argument("--flood-s", type=float, default=20.0)
     p.add_argument("--big-requests-s", type=float, default=10.0)
     p.add_argument("--soak-s", type=float, default=600.0)

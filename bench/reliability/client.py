@@ -62,21 +62,22 @@ async def send_all(target: str, cases: list[Case], concurrency: int, progress=No
 
 
 async def flood(target: str, payloads: list[tuple[str, bytes]], in_flight: int,
-                duration_s: float, timeout_s: float = 10.0) -> tuple[Counter, int]:
-    """Keep ``in_flight`` calls open for ``duration_s``; status codes and hangs counted."""
+                duration_s: float, timeout_s: float = 10.0) -> tuple[Counter, list[str]]:
+    """Keep ``in_flight`` calls open for ``duration_s``; status codes counted, hangs listed
+    (code and seconds)."""
     codes: Counter = Counter()
-    hangs = 0
+    hangs: list[str] = []
     end = time.monotonic() + duration_s
     async with grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
         async def worker(i: int):
-            nonlocal hangs
             n = i
             while time.monotonic() < end:
                 method, payload = payloads[n % len(payloads)]
                 n += in_flight
                 outcome = await call(channel, Case("flood", method, payload, timeout_s))
                 codes[outcome.code] += 1
-                hangs += outcome.hang
+                if outcome.hang:
+                    hangs.append(f"{outcome.code} after {outcome.seconds:.1f} s")
         await asyncio.gather(*(worker(i) for i in range(in_flight)))
     return codes, hangs
 
