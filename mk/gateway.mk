@@ -25,3 +25,8 @@ serve: venv $(VENV)/triton-stub/.installed $(MODEL_REPOSITORY)/embed_text/config
 .PHONY: perf-gateway
 perf-gateway: venv $(VENV)/triton-stub/.installed ## Gateway load test (QPS, p50/p95/p99, stage split) + index recall/latency -> docs/results/gateway.{json,md}
 	$(PY) -m serving.gateway.loadtest --model-repository $(MODEL_REPOSITORY) $(if $(STUDENT),--student $(STUDENT)) --milvus-server --out docs/results
+
+FUZZ_ARGS ?=
+.PHONY: fuzz
+fuzz: venv $(VENV)/triton-stub/.installed ## Fuzz/chaos bench of the gateway on a real stack (10k hostile requests, floods, SIGKILLs, 10-min soak) -> docs/results/reliability.{json,md}
+	$(PY) -m bench.reliability --model-repository $(MODEL_REPOSITORY) --out docs/results $(FUZZ_ARGS)

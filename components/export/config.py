@@ -27,6 +27,8 @@ class ExportConfig:
     max_batch_size: int = 256
     preferred_batch_sizes: tuple[int, ...] = field(default=(16, 64, 256))
     max_queue_delay_us: int = 2000
+    max_queue_size: int = 256
+    queue_timeout_us: int = 5_000_000
     tokenizer_instances: int = 2
     encoder_instances: int = 1
     encoder_kind: str = "KIND_CPU"
@@ -49,6 +51,8 @@ class ExportConfig:
             raise ValueError(f"matryoshka_dim must be positive or null, got {self.matryoshka_dim}")
         if any(b > self.max_batch_size or b < 1 for b in self.preferred_batch_sizes):
             raise ValueError("preferred_batch_sizes must lie in [1, max_batch_size]")
+        if self.max_queue_size < 1 or self.queue_timeout_us < 1:
+            raise ValueError("max_queue_size and queue_timeout_us must be >= 1")
         if self.encoder_kind not in ("KIND_CPU", "KIND_GPU"):
             raise ValueError(f"encoder_kind must be KIND_CPU or KIND_GPU, got {self.encoder_kind}")
         if self.pair_order not in ("keyphrase_first", "item_first"):

@@ -129,6 +129,7 @@ def encoder_config(name: str, target: str, config: ExportConfig, head: str,
         max_batch_size=config.max_batch_size, dim=dim or 1,
         preferred=", ".join(map(str, config.preferred_batch_sizes)),
         queue_delay_us=config.max_queue_delay_us, instances=config.encoder_instances, kind=kind,
+        max_queue_size=config.max_queue_size, queue_timeout_us=config.queue_timeout_us,
         warmup=_warmup_block(config, _inputs(head), id_type))
 
 
@@ -183,7 +184,8 @@ def tokenizer_config(name: str, config: ExportConfig, id_type: str = "TYPE_INT64
     return render_config(
         name, name=name, max_batch_size=config.max_batch_size, id_type=id_type,
         max_length=config.max_seq_length, pair_order=config.pair_order,
-        queue_delay_us=config.max_queue_delay_us, instances=config.tokenizer_instances)
+        queue_delay_us=config.max_queue_delay_us, instances=config.tokenizer_instances,
+        max_queue_size=config.max_queue_size, queue_timeout_us=config.queue_timeout_us)
 
 
 def _tokenizer_model(out: Path, name: str, model_dir: Path, config: ExportConfig,

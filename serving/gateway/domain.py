@@ -16,13 +16,18 @@ class InvalidRequest(RecommendError):
 class BackendUnavailable(RecommendError):
     """Triton or Milvus cannot be reached or refused the call; worth retrying later."""
 
-    def __init__(self, backend: str, detail: str):
+    def __init__(self, backend: str, detail: str, timed_out: bool = False):
         super().__init__(f"{backend} unavailable: {detail}")
         self.backend = backend
+        self.timed_out = timed_out  # no answer in time (rather than refused or unreachable)
 
 
 class DeadlineExceeded(RecommendError):
     """The caller's deadline passed before the answer was ready."""
+
+
+class Overloaded(RecommendError):
+    """The gateway or Triton is saturated and refused the call at once; retry with back-off."""
 
 
 @dataclass(frozen=True)

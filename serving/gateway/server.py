@@ -4,6 +4,11 @@
 
 SIGTERM/SIGINT: health turns NOT_SERVING, new calls are refused, in-flight calls get up to
 ``KPDISTILL_GATEWAY_GRACE_S`` seconds to finish, then the backends' connections close.
+
+Hostile input and overload: gRPC refuses messages larger than the largest valid request
+(``max_request_bytes``) unread; every method decodes through :class:`SafeDecoding` (an
+undecodable message is INVALID_ARGUMENT, never UNKNOWN); recommender calls pass admission
+control (RESOURCE_EXHAUSTED at once when saturated) while health checks never wait behind them.
 """
 
 from __future__ import annotations
@@ -17,14 +22,19 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from serving.gateway.decoding import SafeDecoding
 from serving.gateway.domain import BackendUnavailable
 from serving.gateway.index_client import KeyphraseSearcher
 from serving.gateway.metrics import GatewayMetrics
+from serving.gateway.ratelimit import RateLimitedLog
 from serving.gateway.service import RecommendationService
-from serving.gateway.servicer import SERVICE_NAME, KeyphraseRecommenderServicer
+from serving.gateway.servicer import (
+    SERVICE_NAME,
+    KeyphraseRecommenderServicer,
+    add_recommender_to_server,
+)
 from serving.gateway.settings import GatewaySettings
 from serving.gateway.triton_client import TritonModelClient
-from serving.proto.kpdistill.v1 import recommender_pb2_grpc as pb_grpc
 
 log = logging.getLogger("kpdistill.gateway")
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -39,22 +49,26 @@ class GatewayServer:
         self.settings = settings
         self.metrics = GatewayMetrics()
         self.models = models or TritonModelClient(settings.triton_url, settings.embed_model,
-                                                  settings.score_model)
+                                                  settings.score_model, settings.triton_max_batch)
         self.searcher = KeyphraseSearcher(settings.milvus_uri, settings.index_alias,
                                           settings.search_ef)
         self.service = RecommendationService(self.models, self.searcher, settings,
                                              self.metrics.observe_stage)
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(
+            interceptors=[SafeDecoding(settings.log_every_s)],
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
-            options=[("grpc.so_reuseport", 0)])
+            options=[("grpc.so_reuseport", 0),
+                     ("grpc.max_receive_message_length", settings.max_request_bytes)])
+        self._log = RateLimitedLog(log, settings.log_every_s)
         self.port = 0
         self.metrics_port: int | None = None
         self._refresher: asyncio.Task | None = None
 
     async def start(self) -> int:
-        pb_grpc.add_KeyphraseRecommenderServicer_to_server(
-            KeyphraseRecommenderServicer(self.service, self.metrics), self.server)
+        add_recommender_to_server(
+            KeyphraseRecommenderServicer(self.service, self.metrics, self.settings.log_every_s),
+            self.server, self.settings.max_batch_items)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
@@ -77,10 +91,10 @@ class GatewayServer:
         try:
             await self.searcher.refresh(self.settings.backend_timeout_s)
         except BackendUnavailable as err:
-            log.warning("%s", err)
+            self._log.warning("milvus", "%s", err)
             ok = False
         if not await self.models.is_ready(self.settings.backend_timeout_s):
-            log.warning("triton at %s is not ready", self.settings.triton_url)
+            self._log.warning("triton", "triton at %s is not ready", self.settings.triton_url)
             ok = False
         status = SERVING if ok else NOT_SERVING
         await self.health.set("", status)
@@ -92,8 +106,8 @@ class GatewayServer:
             await asyncio.sleep(self.settings.index_refresh_s)
             try:
                 await self.check_backends()
-            except Exception:  # keep refreshing whatever one round did
-                log.exception("backend check failed")
+            except Exception as err:  # keep refreshing whatever one round did
+                self._log.error("refresh", "backend check failed: %r", err)
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Refuse new calls, let in-flight ones finish (up to grace), then close backends."""

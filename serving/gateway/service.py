@@ -1,18 +1,22 @@
 """The recommendation service, free of any transport: validate, embed, search, re-rank, dedup.
 
-Every backend call gets ``min(backend_timeout_s, time left before the caller's deadline)``;
-a deadline that passes raises :class:`DeadlineExceeded`.
+Limits are checked before any work: item count, text lengths, re-rank pairs; then admission
+(:mod:`serving.gateway.admission`) refuses a call that does not fit in the rows in flight.
+Every backend call gets ``min(backend timeout for the rows it carries, time left before the
+caller's deadline)``; a deadline that passes raises :class:`DeadlineExceeded`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from components.indexing.categories import top_level_category
+from serving.gateway.admission import Admission
 from serving.gateway.dedupe import drop_near_duplicates
 from serving.gateway.domain import (
     BackendUnavailable,
@@ -20,6 +24,7 @@ from serving.gateway.domain import (
     DeadlineExceeded,
     InvalidRequest,
     ItemInput,
+    Overloaded,
     Recommendation,
     RecommendRequest,
     StageTimings,
@@ -47,6 +52,14 @@ DEADLINE_SLACK_S = 0.02
 StageObserver = Callable[[str, float], None]
 
 
+@dataclass(frozen=True)
+class _Call:
+    """What the backend calls of one admitted call need to know about it."""
+
+    deadline: float
+    rows: int  # admitted: items + re-rank pairs
+
+
 def item_text(item: ItemInput, fields: tuple[str, ...]) -> str:
     """The item as the models see it (same rule as ``components.data.Item.text``)."""
     parts = [str(getattr(item, name)).replace("\n", " ").strip() for name in fields]
@@ -55,11 +68,12 @@ def item_text(item: ItemInput, fields: tuple[str, ...]) -> str:
 
 class RecommendationService:
     def __init__(self, models: ModelClient, searcher: Searcher, settings: GatewaySettings,
-                 observe_stage: StageObserver | None = None):
+                 observe_stage: StageObserver | None = None, admission: Admission | None = None):
         self.models = models
         self.searcher = searcher
         self.settings = settings
         self.observe_stage = observe_stage or (lambda stage, seconds: None)
+        self.admission = admission or Admission(settings.max_inflight_rows)
 
     # --- validation -----------------------------------------------------------------------
     def validate(self, request: RecommendRequest, where: str = "") -> None:
@@ -116,22 +130,33 @@ class RecommendationService:
         multi = len(requests) > 1
         for i, request in enumerate(requests):
             self.validate(request, f"requests[{i}]." if multi else "")
+        pairs = sum(self._fetch_count(r) for r in requests if r.options.rerank)
+        if pairs > self.settings.max_rerank_pairs:
+            raise InvalidRequest(f"the call re-ranks {pairs} (item, keyphrase) pairs; the limit "
+                                 f"is {self.settings.max_rerank_pairs}: ask for fewer "
+                                 "rerank_candidates or split the batch")
+        rows = len(requests) + pairs
+        with self.admission.admit(rows):
+            return await self._recommend(requests, _Call(deadline, rows))
+
+    async def _recommend(self, requests: list[RecommendRequest],
+                         call: _Call) -> list[Recommendation]:
         started = time.perf_counter()
         texts = [item_text(r.item, self.settings.item_fields) for r in requests]
 
         t0 = time.perf_counter()
-        vectors = await self._within(deadline, self.models.embed_texts, texts)
+        vectors = await self._within(call, self.models.embed_texts, texts)
         embed_s = self._stage("embed", t0)
 
         t0 = time.perf_counter()
         limit = max(self._fetch_count(r) for r in requests)
         version = self.searcher.version
-        candidates = await self._within(deadline, self.searcher.search, vectors, limit,
+        candidates = await self._within(call, self.searcher.search, vectors, limit,
                                         [self._category_filter(r) for r in requests])
         search_s = self._stage("search", t0)
 
         t0 = time.perf_counter()
-        candidates = await self._rerank(requests, texts, candidates, deadline)
+        candidates = await self._rerank(requests, texts, candidates, call)
         rerank_s = self._stage("rerank", t0) if any(r.options.rerank for r in requests) else 0.0
 
         total_ms = (time.perf_counter() - started) * 1000
@@ -150,12 +175,12 @@ class RecommendationService:
             return max(k, request.options.rerank_candidates or self.settings.rerank_candidates)
         return k * self.settings.search_overfetch
 
-    async def _rerank(self, requests, texts, candidates, deadline) -> list[list[Candidate]]:
+    async def _rerank(self, requests, texts, candidates, call) -> list[list[Candidate]]:
         pairs = [(i, j) for i, r in enumerate(requests) if r.options.rerank
                  for j in range(min(len(candidates[i]), self._fetch_count(r)))]
         if not pairs:
             return candidates
-        scores = await self._within(deadline, self.models.score_pairs,
+        scores = await self._within(call, self.models.score_pairs,
                                     [texts[i] for i, _ in pairs],
                                     [candidates[i][j].text for i, j in pairs])
         out = [list(c) for c in candidates]
@@ -175,22 +200,29 @@ class RecommendationService:
         return ranked[:request.k or self.settings.default_k]
 
     # --- helpers --------------------------------------------------------------------------
-    def _budget(self, deadline: float) -> float:
+    def _budget(self, deadline: float, rows: int = 1) -> float:
         left = deadline - time.monotonic()
         if left <= 0:
             raise DeadlineExceeded("the deadline passed before the answer was ready")
-        return min(self.settings.backend_timeout_s, left)
+        return min(self.settings.backend_timeout(rows), left)
 
-    async def _within(self, deadline: float, call, *args):
-        """Call a backend with the time left; a timeout caused by the caller's deadline is
-        DeadlineExceeded, not the backend's fault."""
-        budget = self._budget(deadline)
+    async def _within(self, call_info: _Call, call, *args):
+        """Call a backend with the time left (its timeout grows with the rows the call carries:
+        the first argument); a timeout caused by the caller's deadline is DeadlineExceeded,
+        not the backend's fault."""
+        deadline, rows = call_info.deadline, len(args[0])
+        budget = self._budget(deadline, rows)
         try:
             return await call(*args, budget)
         except BackendUnavailable as err:
-            if budget < self.settings.backend_timeout_s and \
+            if budget < self.settings.backend_timeout(rows) and \
                     time.monotonic() >= deadline - DEADLINE_SLACK_S:
                 raise DeadlineExceeded(f"the deadline passed while waiting: {err}") from err
+            others = self.admission.in_flight - call_info.rows
+            if err.timed_out and others > 0:  # slow because busy with other calls: saturated
+                raise Overloaded(f"{err.backend} did not answer within {budget:.1f} s while "
+                                 f"{others} other rows were in flight: retry with back-off"
+                                 ) from err
             raise
 
     def _stage(self, stage: str, t0: float) -> float:

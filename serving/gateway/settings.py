@@ -19,11 +19,20 @@
 | ``KPDISTILL_GATEWAY_RERANK_CANDIDATES`` | ``50`` | candidates the cross-encoder re-ranks by default |
 | ``KPDISTILL_GATEWAY_SEARCH_OVERFETCH`` | ``3`` | candidates fetched per wanted keyphrase (room for dedup/min_score) |
 | ``KPDISTILL_GATEWAY_ITEM_FIELDS`` | ``title,brand,category`` | item fields joined into the text the models see |
-| ``KPDISTILL_GATEWAY_BACKEND_TIMEOUT_S`` | ``5`` | longest wait for one Triton or Milvus call |
+| ``KPDISTILL_GATEWAY_MAX_RERANK_PAIRS`` | ``1000`` | most (item, candidate) pairs one call may re-rank, all items together |
+| ``KPDISTILL_GATEWAY_BACKEND_TIMEOUT_S`` | ``5`` | longest wait for one Triton or Milvus call carrying one row |
+| ``KPDISTILL_GATEWAY_BACKEND_TIMEOUT_PER_ROW_S`` | ``0.1`` | added to that wait for each further text or pair a Triton call carries |
+| ``KPDISTILL_GATEWAY_TRITON_MAX_BATCH`` | ``256`` | most rows in one Triton request (lowered to the model's ``max_batch_size`` when it is smaller); longer inputs are split |
 | ``KPDISTILL_GATEWAY_DEFAULT_DEADLINE_S`` | ``10`` | deadline of a call whose client set none |
 | ``KPDISTILL_GATEWAY_INDEX_REFRESH_S`` | ``5`` | how often the live index version and backend health are re-read |
 | ``KPDISTILL_GATEWAY_GRACE_S`` | ``10`` | on shutdown, how long in-flight calls may finish |
-| ``KPDISTILL_GATEWAY_MAX_CONCURRENT_RPCS`` | ``256`` | calls served at once before new ones wait |
+| ``KPDISTILL_GATEWAY_MAX_INFLIGHT_ROWS`` | ``32`` | admission control: rows (items + re-rank pairs) in flight at once; a call that does not fit is refused at once with RESOURCE_EXHAUSTED (a call is always admitted when nothing is in flight). Size it to throughput x acceptable queueing (well under BACKEND_TIMEOUT_S): ~13 rows/s on a 2-core CPU, so 32 rows queue ~2.5 s |
+| ``KPDISTILL_GATEWAY_MAX_CONCURRENT_RPCS`` | ``4096`` | calls of any kind (health included) open at once; gRPC refuses more with RESOURCE_EXHAUSTED. A last resort against floods of connections: recommender calls are shed far earlier by MAX_INFLIGHT_ROWS, health checks never are |
+| ``KPDISTILL_GATEWAY_LOG_EVERY_S`` | ``10`` | each kind of error is logged (one line) at most once per this many seconds, with a count of the suppressed ones |
+
+Requests larger than :attr:`GatewaySettings.max_request_bytes` (what the largest valid
+BatchRecommend needs, from MAX_BATCH_ITEMS and the text limits) are refused by gRPC itself with
+RESOURCE_EXHAUSTED before they are read.
 """
 
 from __future__ import annotations
@@ -63,14 +72,34 @@ class GatewaySettings:
     default_deadline_s: float = 10.0
     index_refresh_s: float = 5.0
     grace_s: float = 10.0
-    max_concurrent_rpcs: int = 256
+    max_rerank_pairs: int = 1000
+    backend_timeout_per_row_s: float = 0.1
+    triton_max_batch: int = 256
+    max_inflight_rows: int = 32
+    max_concurrent_rpcs: int = 4096
+    log_every_s: float = 10.0
 
     def __post_init__(self):
         if not 1 <= self.default_k <= self.max_k:
             raise ValueError("KPDISTILL_GATEWAY_DEFAULT_K must lie in 1..MAX_K")
+        if min(self.max_batch_items, self.triton_max_batch, self.max_inflight_rows,
+               self.max_concurrent_rpcs) < 1:
+            raise ValueError("KPDISTILL_GATEWAY_MAX_BATCH_ITEMS, _TRITON_MAX_BATCH, "
+                             "_MAX_INFLIGHT_ROWS and _MAX_CONCURRENT_RPCS must be >= 1")
         bad = set(self.item_fields) - {"title", "brand", "category", "description"}
         if bad:
             raise ValueError(f"KPDISTILL_GATEWAY_ITEM_FIELDS: unknown fields {sorted(bad)}")
+
+    @property
+    def max_request_bytes(self) -> int:
+        """Bytes of the largest valid BatchRecommend: every item at its text limits, each
+        character 4 bytes of UTF-8, plus field tags, lengths and options."""
+        item = 4 * (self.max_title_chars + 4 * self.max_text_chars) + 128
+        return self.max_batch_items * item + 1024
+
+    def backend_timeout(self, rows: int) -> float:
+        """The longest wait for one backend call carrying ``rows`` texts or pairs."""
+        return self.backend_timeout_s + self.backend_timeout_per_row_s * max(rows - 1, 0)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> GatewaySettings:

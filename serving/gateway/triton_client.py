@@ -3,16 +3,25 @@
 One gRPC channel per gateway, reused by every call (HTTP/2 multiplexes concurrent calls).
 The channel's reconnect back-off is kept short so the gateway recovers within about a second
 of Triton coming back.
+
+Inputs longer than the model's ``max_batch_size`` are split into requests Triton accepts (sent
+together; its dynamic batcher merges them again). Each request carries most of the time the
+gateway will wait for it as Triton's own request timeout (QUEUE_SHARE), so work the gateway is
+about to give up on is dropped from Triton's queue instead of delaying every later call. Triton's errors keep their meaning:
+its INVALID_ARGUMENT is the caller's mistake, a full queue is overload, the rest is the backend
+being unavailable (:func:`domain_error`).
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import numpy as np
 import tritonclient.grpc.aio as triton_aio
 from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.utils import InferenceServerException
 
-from serving.gateway.domain import BackendUnavailable, InvalidRequest
+from serving.gateway.domain import BackendUnavailable, InvalidRequest, Overloaded, RecommendError
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 CHANNEL_ARGS = [
@@ -24,6 +33,12 @@ CHANNEL_ARGS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_permit_without_calls", 1),
 ]
+CLIENT_ERRORS = ("INVALID_ARGUMENT", "OUT_OF_RANGE")
+OVERLOAD_MESSAGES = ("exceeds maximum queue size", "request timeout expired")
+QUEUE_SHARE = 0.7
+"""Share of a request's wait that it may spend in Triton's queue: Triton drops it after that
+(RESOURCE_EXHAUSTED, overload) and the rest of the wait is left for running it, so a saturated
+Triton answers "overloaded" rather than letting the gateway's own timeout expire (UNAVAILABLE)."""
 
 
 def _text_input(name: str, texts: list[str]) -> InferInput:
@@ -32,23 +47,43 @@ def _text_input(name: str, texts: list[str]) -> InferInput:
     return tensor
 
 
+def domain_error(model: str, url: str, err: InferenceServerException) -> RecommendError:
+    """Triton's answer as the gateway's error: what the caller may do about it."""
+    status = str(err.status() or "").rsplit(".", 1)[-1]
+    message = str(err.message() or "")
+    if status == "RESOURCE_EXHAUSTED" or any(m in message.lower() for m in OVERLOAD_MESSAGES):
+        return Overloaded(f"triton {model} is saturated ({status}): {message}")
+    if status in CLIENT_ERRORS:
+        return InvalidRequest(f"triton {model} rejected the input ({status}): {message}")
+    return BackendUnavailable("triton", f"{model} at {url} failed ({status or 'no status'}): "
+                                        f"{message}", timed_out=status == "DEADLINE_EXCEEDED")
+
+
+def batches(rows: int, size: int) -> list[tuple[int, int]]:
+    """[start, end) slices of at most ``size`` rows covering ``rows``."""
+    return [(start, min(start + size, rows)) for start in range(0, rows, size)]
+
+
 class TritonModelClient:
     """``embed_texts`` and ``score_pairs`` over one reused Triton gRPC channel."""
 
     def __init__(self, url: str, embed_model: str = "embed_text",
-                 score_model: str = "score_pairs"):
+                 score_model: str = "score_pairs", max_batch: int = 256):
         self.url = url
         self.embed_model = embed_model
         self.score_model = score_model
+        self.max_batch = max_batch
+        self._model_max_batch: dict[str, int] = {}
         self._client = triton_aio.InferenceServerClient(url, channel_args=CHANNEL_ARGS)
 
     async def embed_texts(self, texts: list[str], timeout_s: float) -> np.ndarray:
         """L2-normalised embeddings, one row per text."""
         if not texts:
             raise InvalidRequest("no texts to embed")
-        result = await self._infer(self.embed_model, [_text_input("TEXT", texts)],
-                                   "embedding", timeout_s)
-        vectors = np.asarray(result, dtype=np.float32).reshape(len(texts), -1)
+        parts = await self._infer_split(self.embed_model, len(texts), timeout_s, "embedding",
+                                        lambda a, b: [_text_input("TEXT", texts[a:b])])
+        vectors = np.concatenate([np.asarray(p, dtype=np.float32).reshape(b - a, -1)
+                                  for (a, b), p in parts])
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     async def score_pairs(self, item_texts: list[str], keyphrases: list[str],
@@ -58,9 +93,11 @@ class TritonModelClient:
             raise InvalidRequest(f"{len(item_texts)} item texts but {len(keyphrases)} keyphrases")
         if not item_texts:
             return np.zeros(0, dtype=np.float32)
-        inputs = [_text_input("ITEM_TEXT", item_texts), _text_input("KEYPHRASE", keyphrases)]
-        result = await self._infer(self.score_model, inputs, "score", timeout_s)
-        return np.asarray(result, dtype=np.float32).reshape(-1)
+        parts = await self._infer_split(
+            self.score_model, len(item_texts), timeout_s, "score",
+            lambda a, b: [_text_input("ITEM_TEXT", item_texts[a:b]),
+                          _text_input("KEYPHRASE", keyphrases[a:b])])
+        return np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1) for _, p in parts])
 
     async def is_ready(self, timeout_s: float = 1.0) -> bool:
         try:
@@ -69,16 +106,36 @@ class TritonModelClient:
         except InferenceServerException:
             return False
 
+    async def batch_size(self, model: str, timeout_s: float = 1.0) -> int:
+        """Rows per request: the setting, lowered to the model's ``max_batch_size``."""
+        if model not in self._model_max_batch:
+            try:
+                config = await self._client.get_model_config(model, as_json=True,
+                                                             client_timeout=timeout_s)
+            except InferenceServerException:
+                return self.max_batch  # not cached: asked again once Triton answers
+            self._model_max_batch[model] = int(config.get("config", {})
+                                               .get("max_batch_size", 0) or 0)
+        model_max = self._model_max_batch[model]
+        return min(self.max_batch, model_max) if model_max > 0 else self.max_batch
+
+    async def _infer_split(self, model: str, rows: int, timeout_s: float, output: str, inputs):
+        size = await self.batch_size(model, min(timeout_s, 1.0))
+        spans = batches(rows, size)
+        results = await asyncio.gather(
+            *(self._infer(model, inputs(a, b), output, timeout_s) for a, b in spans))
+        return list(zip(spans, results, strict=True))
+
     async def _infer(self, model: str, inputs: list[InferInput], output: str,
                      timeout_s: float) -> np.ndarray:
+        timeout_s = max(timeout_s, 0.001)
         try:
             result = await self._client.infer(model, inputs,
                                               outputs=[InferRequestedOutput(output)],
-                                              client_timeout=max(timeout_s, 0.001))
+                                              timeout=max(int(timeout_s * QUEUE_SHARE * 1e6), 1),
+                                              client_timeout=timeout_s)
         except InferenceServerException as err:
-            raise BackendUnavailable(
-                "triton", f"{model} at {self.url} failed ({err.status()}): {err.message()}"
-            ) from err
+            raise domain_error(model, self.url, err) from err
         return result.as_numpy(output)
 
     async def close(self) -> None:

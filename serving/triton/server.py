@@ -17,6 +17,7 @@ CLI (``make triton``): ``python -m serving.triton.server --model-repository DIR`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -142,6 +143,9 @@ class TritonServer:
         self.model_control_mode, self.poll_secs = model_control_mode, poll_secs
         self.extra_args = tuple(extra_args)
         self.process: subprocess.Popen | None = None
+        # names this server's Python-backend shared-memory regions, so they can be removed
+        # after a crash (a killed server leaves them in /dev/shm)
+        self.shm_prefix = f"kpdistill{os.getpid()}p{self.grpc_port}_"
 
     @property
     def grpc_url(self) -> str:
@@ -161,6 +165,7 @@ class TritonServer:
             cmd.append(f"--repository-poll-secs={self.poll_secs}")
         if install.backend_dir is not None:
             cmd.append(f"--backend-directory={install.backend_dir}")
+        cmd.append(f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}")
         return cmd + list(self.extra_args)
 
     def start(self) -> TritonServer:
@@ -225,10 +230,39 @@ class TritonServer:
             try:
                 self.process.wait(timeout_s)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+                self.kill()
+                return -signal.SIGKILL
         code, self.process = self.process.returncode, None
+        self.remove_shared_memory()
         return code
+
+    def kill(self) -> int | None:
+        """SIGKILL the server and its Python-backend stubs (one process group), reap the server
+        and remove its shared-memory regions. For a crashed or hung server."""
+        if self.process is None:
+            return None
+        self._kill_group()  # before the wait: the group id cannot have been reused yet
+        with contextlib.suppress(subprocess.TimeoutExpired):  # unkillable (D state): go on
+            self.process.wait(10)
+        code, self.process = self.process.returncode, None
+        self.remove_shared_memory()
+        return code
+
+    def _kill_group(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+    def remove_shared_memory(self) -> list[str]:
+        """Delete ``/dev/shm/<shm_prefix>*`` (only this server's regions); returns the names."""
+        removed = []
+        for path in Path("/dev/shm").glob(f"{self.shm_prefix}*"):
+            try:
+                path.unlink()
+                removed.append(path.name)
+            except OSError:
+                pass
+        return removed
 
     def __enter__(self) -> TritonServer:
         try:

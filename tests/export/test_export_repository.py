@@ -184,3 +184,17 @@ def test_tensorrt_engine_builds_from_the_student(tmp_path, test_config):
                         ShapeProfile.from_config(test_config))
     engine = trt.Runtime(trt.Logger()).deserialize_cuda_engine(plan.read_bytes())
     assert engine.num_optimization_profiles == 1
+
+
+def test_every_batched_model_sheds_load_with_a_bounded_queue():
+    """Work the gateway gave up on is dropped from Triton's queue, not run late."""
+    config = ExportConfig(max_queue_size=128, queue_timeout_us=3_000_000)
+    rendered = [repository.encoder_config("encoder", "python-onnx", config, "embedding", dim=8),
+                repository.encoder_config("cross_encoder", "python-onnx", config, "score", "cls", 1),
+                repository.tokenizer_config("tokenizer", config),
+                repository.tokenizer_config("pair_tokenizer", config)]
+    for text in rendered:
+        policy = parse(text).dynamic_batching.default_queue_policy
+        assert policy.timeout_action == mc.ModelQueuePolicy.REJECT
+        assert policy.default_timeout_microseconds == 3_000_000
+        assert policy.allow_timeout_override and policy.max_queue_size == 128

@@ -92,3 +92,29 @@ class FakeModels:
 
     async def close(self):
         pass
+
+
+class RowTimedModels(FakeModels):
+    """Takes ``row_s`` seconds per text or pair, like a CPU-bound model (times out like Triton)."""
+
+    def __init__(self, row_s: float, dim: int = 32):
+        super().__init__(dim)
+        self.row_s = row_s
+
+    async def _take(self, rows: int, timeout_s: float):
+        import asyncio
+
+        from serving.gateway.domain import BackendUnavailable
+
+        if rows * self.row_s > timeout_s:
+            await asyncio.sleep(timeout_s)
+            raise BackendUnavailable("triton", f"fake timed out after {timeout_s:.2f} s")
+        await asyncio.sleep(rows * self.row_s)
+
+    async def embed_texts(self, texts, timeout_s):
+        await self._take(len(texts), timeout_s)
+        return await super().embed_texts(texts, timeout_s)
+
+    async def score_pairs(self, item_texts, keyphrases, timeout_s):
+        await self._take(len(item_texts), timeout_s)
+        return await super().score_pairs(item_texts, keyphrases, timeout_s)

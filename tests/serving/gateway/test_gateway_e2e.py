@@ -191,3 +191,50 @@ def test_server_mode_and_an_alias_switch_while_requests_flow(milvus_server, trit
     switch = collections.index(second.collection)
     assert set(collections[switch:]) == {second.collection}  # never back to the old one
     assert all(n == 5 for _, n in seen)
+
+
+# --- the supervised stack: SIGKILL Triton, then the gateway; both come back by themselves -------
+
+def _first_ok_after(stub, limit_s: float) -> float:
+    t0 = time.monotonic()
+    while True:
+        try:
+            stub.Recommend(pb.RecommendRequest(item=WINE, k=3), timeout=5)
+            return time.monotonic() - t0
+        except grpc.RpcError as err:
+            assert err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+            assert time.monotonic() - t0 < limit_s, f"no recovery in {limit_s} s: {err.details()}"
+            time.sleep(0.2)
+
+
+def test_the_supervised_stack_restarts_a_killed_triton_and_gateway(model_repository, triton,
+                                                                   records, tmp_path):
+    import os
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    from serving.gateway.stack import ServingStack
+
+    config = IndexConfig(uri=str(tmp_path / "kp.db"), alias="kp_supervised")
+    build_keyphrase_index(records[:100], TritonEncoder(triton["server"].grpc_url, "standin"),
+                          config)
+    with ServingStack(model_repository, config.resolved_uri, config.alias,
+                      log_dir=tmp_path / "logs", supervise=True, **FAST) as stack:
+        stub = pb_grpc.KeyphraseRecommenderStub(grpc.insecure_channel(stack.target))
+        assert len(stub.Recommend(pb.RecommendRequest(item=WINE, k=3), timeout=30).keyphrases) == 3
+        old = stack.triton.process.pid
+        assert list(Path("/dev/shm").glob(f"{stack.triton.shm_prefix}*"))
+        os.kill(old, signal.SIGKILL)
+        assert _first_ok_after(stub, 90) < 90
+        assert stack.triton.process.pid != old
+        left = subprocess.run(["ps", "-o", "pid=,stat=", "-g", str(old)], capture_output=True,
+                              text=True).stdout.split("\n")
+        assert not [line for line in left if line.strip() and "Z" not in line.split()[-1]]
+        os.kill(stack.gateway.process.pid, signal.SIGKILL)
+        stub = pb_grpc.KeyphraseRecommenderStub(grpc.insecure_channel(stack.target))
+        assert _first_ok_after(stub, 60) < 60
+        registry = stack.supervisor.registry
+        for name in ("triton", "gateway"):
+            assert registry.get_sample_value("kpdistill_stack_restarts_total",
+                                             {"process": name}) == 1.0

@@ -5,35 +5,18 @@
 
 import asyncio
 import urllib.request
-from contextlib import asynccontextmanager
 
 import grpc
 import pytest
 from gateway_fakes import FakeModels
+from gateway_harness import gateway
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from serving.gateway.server import GatewayServer
-from serving.gateway.settings import GatewaySettings
 from serving.proto.kpdistill.v1 import recommender_pb2 as pb
-from serving.proto.kpdistill.v1 import recommender_pb2_grpc as pb_grpc
 
 WINE = pb.Item(item_id="i1", title="Set of 4 red wine glasses", category="Home & Kitchen > Bar",
                brand="Libbey")
-
-
-@asynccontextmanager
-async def gateway(index, models=None, **settings):
-    s = GatewaySettings(port=0, metrics_port=0, milvus_uri=index.resolved_uri,
-                        index_alias=index.alias, index_refresh_s=0.2, **settings)
-    server = GatewayServer(s, models=models or FakeModels())
-    port = await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield server, channel, pb_grpc.KeyphraseRecommenderStub(channel)
-    finally:
-        await channel.close()
-        await server.stop(grace_s=1)
 
 
 def test_recommend_and_batch_recommend_answer_over_grpc(hashed_index):

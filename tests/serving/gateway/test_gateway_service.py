@@ -144,3 +144,25 @@ def test_an_unreachable_index_is_unavailable_not_a_crash(tmp_path):
     missing = IndexConfig(uri=str(tmp_path / "empty.db"), alias="nothing_here")
     with pytest.raises(BackendUnavailable, match="milvus unavailable: index 'nothing_here'"):
         run(_service_call(missing, RecommendRequest(WINE_ITEM)))
+
+
+def test_a_backend_timeout_while_other_calls_run_is_overload(hashed_index):
+    from serving.gateway.domain import Overloaded
+
+    class TimingOut(FakeModels):
+        async def embed_texts(self, texts, timeout_s):
+            raise BackendUnavailable("triton", "embed_text timed out", timed_out=True)
+
+    async def call(busy_rows: int):
+        searcher = KeyphraseSearcher(hashed_index.resolved_uri, hashed_index.alias)
+        service = RecommendationService(TimingOut(), searcher, GatewaySettings())
+        service.admission.try_acquire(busy_rows)  # other calls in flight
+        try:
+            return await service.recommend(RecommendRequest(WINE_ITEM))
+        finally:
+            await searcher.close()
+
+    with pytest.raises(Overloaded, match="other rows were in flight"):
+        run(call(busy_rows=5))
+    with pytest.raises(BackendUnavailable, match="timed out"):  # idle gateway: Triton is stuck
+        run(call(busy_rows=0))

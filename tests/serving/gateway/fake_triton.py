@@ -1,0 +1,68 @@
+"""A fake Triton gRPC server (KServe v2 protocol, tritonclient's own protos): enough of
+ModelReady / ModelConfig / ModelInfer to test the gateway's Triton client over a real channel.
+It refuses batches larger than ``max_batch_size`` as Triton does, and can be told to answer
+with any status (queue full, down, ...)."""
+
+from __future__ import annotations
+
+import struct
+
+import grpc
+import numpy as np
+from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
+
+
+def _strings(raw: bytes) -> list[bytes]:
+    out, pos = [], 0
+    while pos < len(raw):
+        (size,) = struct.unpack_from("<I", raw, pos)
+        out.append(raw[pos + 4:pos + 4 + size])
+        pos += 4 + size
+    return out
+
+
+class FakeTriton(service_pb2_grpc.GRPCInferenceServiceServicer):
+    def __init__(self, max_batch_size: int = 256, dim: int = 4):
+        self.max_batch_size = max_batch_size
+        self.dim = dim
+        self.fail: tuple[grpc.StatusCode, str] | None = None
+        self.batches: list[tuple[str, int]] = []
+        self.timeouts_us: list[int] = []
+
+    async def ModelReady(self, request, context):  # noqa: N802
+        return service_pb2.ModelReadyResponse(ready=self.fail is None)
+
+    async def ModelConfig(self, request, context):  # noqa: N802
+        return service_pb2.ModelConfigResponse(config=model_config_pb2.ModelConfig(
+            name=request.name, max_batch_size=self.max_batch_size))
+
+    async def ModelInfer(self, request, context):  # noqa: N802
+        if self.fail is not None:
+            await context.abort(*self.fail)
+        rows = int(request.inputs[0].shape[0])
+        self.batches.append((request.model_name, rows))
+        if "timeout" in request.parameters:
+            self.timeouts_us.append(request.parameters["timeout"].int64_param)
+        if rows > self.max_batch_size:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"inference request batch-size must be <= "
+                                f"{self.max_batch_size} for '{request.model_name}'")
+        texts = _strings(request.raw_input_contents[-1])
+        if request.model_name == "embed_text":
+            name, values = "embedding", np.array(
+                [[len(t) + 1.0] + [1.0] * (self.dim - 1) for t in texts], dtype=np.float32)
+        else:
+            name, values = "score", np.array([[1.0 / (1 + len(t))] for t in texts],
+                                             dtype=np.float32)
+        response = service_pb2.ModelInferResponse(model_name=request.model_name)
+        response.outputs.add(name=name, datatype="FP32", shape=list(values.shape))
+        response.raw_output_contents.append(values.tobytes())
+        return response
+
+
+async def start_fake_triton(fake: FakeTriton) -> tuple[grpc.aio.Server, str]:
+    server = grpc.aio.server()
+    service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(fake, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, f"127.0.0.1:{port}"
