@@ -39,8 +39,12 @@ def main(argv=None) -> int:
         for stage in stages:
             if stage == "lora":
                 students.start()
-            runner.stage(stage)
-        students.join()
+                try:
+                    runner.stage(stage)
+                finally:
+                    students.join()  # every later stage (the report) needs the students
+            else:
+                runner.stage(stage)
         if runner.failed:
             raise SystemExit(f"stage failed: {runner.failed}")
     else:
