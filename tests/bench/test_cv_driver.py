@@ -1,0 +1,25 @@
+"""The driver's stage order: LoRA beside the students, the report only after both."""
+
+import threading
+import time
+
+import bench.cv.__main__ as driver
+from bench.cv.config import CONFIG_DIR
+
+
+def test_students_run_beside_lora_and_finish_before_the_report(tmp_path, monkeypatch):
+    events, lock = [], threading.Lock()
+
+    def fake_run(self, stage):
+        with lock:
+            events.append(f"{stage}:start")
+        time.sleep(0.3 if stage == "students" else 0.01)
+        with lock:
+            events.append(f"{stage}:end")
+
+    monkeypatch.setattr(driver.Runner, "_run", fake_run)
+    driver.main(["--config", str(CONFIG_DIR / "smoke.yaml"), "--work", str(tmp_path),
+                 "--stages", "pool", "students", "lora", "report"])
+    assert events.index("lora:start") < events.index("students:end")  # side by side
+    assert events.index("report:start") > events.index("students:end")
+    assert events.index("students:start") > events.index("pool:end")
