@@ -9,7 +9,6 @@ chosen on its validation queries) scores the split's test queries.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -45,17 +44,8 @@ def limits_for(prompt: str) -> RenderLimits:
 
 
 def use_prompt(judge, prompt: str) -> None:
-    """Switch a loaded judge to another rubric (the model stays; prefix caches are rebuilt)."""
-    from components.judge.reading import grade_token_ids
-
-    rubric = rubric_by_version(prompt)
-    judge.rubric, judge.prompt_version, judge.limits = rubric, rubric.version, limits_for(prompt)
-    judge.item_prefix = judge.item_prefix and rubric.layout == "product_first"
-    judge.grade_ids = grade_token_ids(
-        lambda text: judge.tokenizer.encode(text, add_special_tokens=False), rubric.words)
-    judge.prefix_text, judge.suffix_template = judge._split_template()
-    judge.prefix_ids = judge.tokenizer.encode(judge.prefix_text, add_special_tokens=False)
-    judge._prefix_kv = None
+    """Switch a loaded judge to another rubric (the model stays)."""
+    judge.use_rubric(rubric_by_version(prompt), limits_for(prompt))
 
 
 def p_scores(labels) -> np.ndarray:
@@ -153,10 +143,12 @@ def _click_pairs(work: Path, data: Data) -> list[dict]:
 
 
 def label_candidates(judge, config: CVConfig, data: Data, work: Path, prompt: str) -> None:
+    from components.judge.throughput import judge_and_measure
+
     rows = read_jsonl(work / "prepare" / "candidates.jsonl") + _click_pairs(work, data)
     requests = [JudgeRequest(data.items[r["item_id"]], r["keyphrase"]) for r in rows]
     log(f"judging {len(requests)} candidate pairs with {prompt}")
-    labels, stats = timed_judge(judge, requests)
+    labels, stats = judge_and_measure(judge, requests)
     teacher = [TeacherLabel(r["item_id"], r["keyphrase"], r["query_id"], r["source"],
                             config.judge_model, judge.prompt_version, lab.status, lab.probs,
                             lab.p_relevant, lab.grade) for r, lab in zip(rows, labels,
@@ -175,36 +167,6 @@ def label_candidates(judge, config: CVConfig, data: Data, work: Path, prompt: st
                                 for s, v in sorted(by_source.items())}})
     write_json(work / "judge" / "throughput.json", stats)
     log(f"judge throughput: {stats.get('pairs_per_s')} pairs/s")
-
-
-def timed_judge(judge, requests) -> tuple[list, dict]:
-    """Judge ``requests`` once, timed, with the FLOPs the run actually computed."""
-    from components.judge.throughput import flops, model_shape
-
-    judge.judge(requests[: judge.batch_size])  # warm-up: prefix cache, CUDA kernels
-    _sync()
-    judge.reset_counters()
-    start = time.perf_counter()
-    labels = judge.judge(requests)
-    _sync()
-    seconds = time.perf_counter() - start
-    shape = model_shape(judge.model)
-    total = flops(shape, judge.counters)
-    n = len(requests)
-    unshared = sum(len(judge.prefix_ids) + len(judge.suffix_ids(r)) for r in requests[:5000])
-    return labels, {
-        "pairs_timed": n, "seconds": round(seconds, 2), "pairs_per_s": round(n / seconds, 1),
-        "tokens_per_pair": round(unshared / min(n, 5000), 1),
-        "computed_tokens_per_pair": round(judge.counters["tokens_real"] / n, 1),
-        "padded_tokens_per_pair": round(judge.counters["tokens_run"] / n, 1),
-        "flops_per_pair": total / n, "achieved_tflops": round(total / seconds / 1e12, 1),
-        "tokens_per_s": round(judge.counters["tokens_real"] / seconds, 1),
-        "params": shape["params"], "dtype": str(judge.dtype).removeprefix("torch.")}
-
-
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def run_lora(config: CVConfig, work: Path, judge) -> None:
@@ -234,7 +196,7 @@ def run_lora(config: CVConfig, work: Path, judge) -> None:
         start = time.perf_counter()
         stats = train_judge_lora(judge, examples, lora_config, validate=validate)
         per_query, _, unreadable = judge_rankings(judge, data, test)
-        write_json(path, {"per_query": per_query, "train": _stats_dict(stats),
+        write_json(path, {"per_query": per_query, "train": stats.to_dict(),
                           "train_pairs": len(examples), "unreadable": unreadable,
                           "seconds": round(time.perf_counter() - start, 1),
                           "prompt": judge.prompt_version})
@@ -242,9 +204,3 @@ def run_lora(config: CVConfig, work: Path, judge) -> None:
             f"{np.nanmean([v['ndcg@10'] for v in per_query.values()]):.4f}")
         judge.model = judge.model.unload()  # the base judge again for the next split
         judge._prefix_kv = None
-
-
-def _stats_dict(stats) -> dict:
-    if dataclasses.is_dataclass(stats):
-        return dataclasses.asdict(stats)
-    return getattr(stats, "to_dict", lambda: dict(vars(stats)))()

@@ -19,12 +19,12 @@ from bench.cv.common import (
     make_splits,
     score_judged,
     write_json,
-    write_jsonl,
 )
 from bench.cv.config import CVConfig
 from components.clicks.simulator import ClickConfig, simulate_clicks
 from components.data import load_wands_queries, normalize_keyphrase
 from components.data.mining import mined_universe
+from components.judge.labels import write_jsonl_atomic
 from components.training.student import InMemoryEncoder, build_student
 
 
@@ -65,7 +65,7 @@ def run(config: CVConfig, work: Path) -> None:
     simulate_clicks(data.items, data.judgments, ClickConfig.from_yaml()).save(out / "clicks")
 
     keyphrases = training_keyphrases(data, config)
-    write_jsonl(out / "training_keyphrases.jsonl", keyphrases)
+    write_jsonl_atomic(out / "training_keyphrases.jsonl", keyphrases)
     log(f"training keyphrases: {len(keyphrases)} "
         f"({sum(k['source'] == 'mined' for k in keyphrases)} mined)")
 
@@ -100,8 +100,8 @@ def run(config: CVConfig, work: Path) -> None:
             if item_ids[i] not in in_pool:
                 in_pool.add(item_ids[i])
                 pool.append({"item_id": item_ids[i], "keyphrase": text, "source": "random"})
-    write_jsonl(out / "candidates.jsonl", candidates)
-    write_jsonl(out / "pool_pairs.jsonl", pool)
+    write_jsonl_atomic(out / "candidates.jsonl", candidates)
+    write_jsonl_atomic(out / "pool_pairs.jsonl", pool)
     write_json(out / "summary.json", {
         "queries": len(data.query_text), "splits": {n: {r: len(s.queries(r)) for r in
                                                         ("train", "validation", "test")}

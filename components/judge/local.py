@@ -100,9 +100,6 @@ class LocalJudge:
         self.item_prefix = item_prefix
         self.item_group_size = item_group_size
         self.min_grade_mass = min_grade_mass
-        self.limits = limits or RenderLimits()
-        self.rubric = rubric
-        self.prompt_version = rubric.version
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         if random_weights:  # same architecture and cost, no weight file (timing only)
             config = AutoConfig.from_pretrained(model_dir)
@@ -113,11 +110,7 @@ class LocalJudge:
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id or 0
-        self.grade_ids = grade_token_ids(
-            lambda text: self.tokenizer.encode(text, add_special_tokens=False), rubric.words)
-        self.prefix_text, self.suffix_template = self._split_template()
-        self.prefix_ids = self.tokenizer.encode(self.prefix_text, add_special_tokens=False)
-        self._prefix_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self.use_rubric(rubric, limits or RenderLimits())
         self._counts: dict[str, int] = {}
         self._device_counts = torch.zeros(2, dtype=torch.long, device=self.device)
         self.reset_counters()
@@ -136,6 +129,20 @@ class LocalJudge:
             load_judge_lora(judge, config.lora_adapter)
             judge.model_name = config.judge_model
         return judge
+
+    def use_rubric(self, rubric: Rubric, limits: RenderLimits | None = None) -> None:
+        """Ask with ``rubric`` from now on (the loaded model stays; the prefix cache is
+        rebuilt on the next call)."""
+        if self.item_prefix and rubric.layout != "product_first":
+            raise ValueError(f"item_prefix needs a product_first rubric; {rubric.version} is "
+                             f"{rubric.layout}")
+        self.rubric, self.prompt_version = rubric, rubric.version
+        self.limits = limits or RenderLimits()
+        self.grade_ids = grade_token_ids(
+            lambda text: self.tokenizer.encode(text, add_special_tokens=False), rubric.words)
+        self.prefix_text, self.suffix_template = self._split_template()
+        self.prefix_ids = self.tokenizer.encode(self.prefix_text, add_special_tokens=False)
+        self._prefix_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
 
     # -- prompt ---------------------------------------------------------------------------
     def _split_template(self) -> tuple[str, str]:

@@ -57,7 +57,13 @@ def flops(shape: dict[str, int], counters: dict[str, int]) -> int:
 
 def measure_throughput(judge, requests: Sequence[JudgeRequest], repeats: int = 1,
                        warmup: bool = True) -> dict:
-    """Time ``repeats`` runs of ``judge.judge(requests)`` (a LocalJudge).
+    """The figures of :func:`judge_and_measure` (the labels dropped)."""
+    return judge_and_measure(judge, requests, repeats, warmup)[1]
+
+
+def judge_and_measure(judge, requests: Sequence[JudgeRequest], repeats: int = 1,
+                      warmup: bool = True) -> tuple[list, dict]:
+    """The labels of the last run and the figures of timing ``repeats`` runs of ``judge.judge(requests)`` (a LocalJudge).
 
     ``warmup``: first judge one batch (builds the prefix cache, loads CUDA kernels) untimed.
     Returns pairs, seconds, pairs_per_s, tokens_per_pair (mean prompt tokens as if nothing
@@ -74,7 +80,7 @@ def measure_throughput(judge, requests: Sequence[JudgeRequest], repeats: int = 1
     judge.reset_counters()
     start = time.perf_counter()
     for _ in range(repeats):
-        judge.judge(requests)
+        labels = judge.judge(requests)
     _sync(judge.device)
     seconds = time.perf_counter() - start
     counters = dict(judge.counters)
@@ -83,7 +89,7 @@ def measure_throughput(judge, requests: Sequence[JudgeRequest], repeats: int = 1
     total_flops = flops(shape, counters)
     prefix = len(judge.prefix_ids)
     unshared = sum(prefix + len(judge.suffix_ids(r)) for r in requests) / len(requests)
-    return {
+    return labels, {
         "pairs": pairs,
         "distinct_items": len({r.item.item_id for r in requests}),
         "seconds": seconds,
@@ -93,6 +99,7 @@ def measure_throughput(judge, requests: Sequence[JudgeRequest], repeats: int = 1
         "padded_tokens_per_pair": counters["tokens_run"] / pairs,
         "flops_per_pair": total_flops / pairs,
         "achieved_tflops": total_flops / seconds / 1e12,
+        "tokens_per_s": counters["tokens_real"] / seconds,
         "forwards": counters["forwards"],
         "batch_size": judge.batch_size,
         "item_prefix": bool(getattr(judge, "item_prefix", False)),

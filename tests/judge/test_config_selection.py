@@ -31,3 +31,20 @@ def test_from_config_builds_the_item_prefix_judge_with_the_chosen_rubric(tiny_ju
     judge = LocalJudge.from_config(config)
     assert judge.item_prefix and judge.prompt_version == "rubric-v7-exact"
     assert judge.model_name == "tiny"
+
+
+def test_use_rubric_switches_a_loaded_judge_like_a_fresh_one(tiny_judge_dir, item):
+    from components.judge.backend import JudgeRequest
+    from components.judge.rubric import rubric_by_version
+
+    exact = rubric_by_version("rubric-v7-exact")
+    switched = LocalJudge(tiny_judge_dir, "tiny", device="cpu", item_prefix=True)
+    switched.judge([JudgeRequest(item, "water bottle")])  # builds the old prefix cache
+    switched.use_rubric(exact)
+    fresh = LocalJudge(tiny_judge_dir, "tiny", device="cpu", item_prefix=True, rubric=exact)
+    requests = [JudgeRequest(item, kp) for kp in ("water bottle", "steel flask")]
+    assert switched.prompt_version == "rubric-v7-exact"
+    assert [lab.p_relevant for lab in switched.judge(requests)] == pytest.approx(
+        [lab.p_relevant for lab in fresh.judge(requests)], abs=1e-6)
+    with pytest.raises(ValueError, match="product_first"):
+        switched.use_rubric(rubric_by_version("rubric-v4"))
