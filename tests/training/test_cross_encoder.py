@@ -1,5 +1,7 @@
 import math
+import random
 
+import numpy as np
 import pytest
 import torch
 
@@ -46,3 +48,53 @@ def test_cross_encoder_trains_saves_and_scores_probabilities(tmp_path, tiny_mode
     assert p.shape == (3,) and ((p >= 0) & (p <= 1)).all()
     with pytest.raises(ValueError, match="keyphrases"):
         scorer.score_pairs(["a"], [])
+
+
+def _real_pairs(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    from components.data import load_items, load_judgments
+    from components.training.config import ITEM_FIELDS
+
+    items, judgments = load_items(), load_judgments()
+    rng = random.Random(seed)
+    rows = rng.sample(judgments, n)
+    return [r.query for r in rows], [items[rng.choice(rows).item_id].text(ITEM_FIELDS)
+                                     for r in rows]
+
+
+@pytest.mark.parametrize("max_length", [12, 24, 48, 128])
+def test_pair_tokens_equal_the_tokenizers_pair_encoding(max_length):
+    """Cached per-text ids assembled into pairs = the fast tokenizer's own pair encoding,
+    truncation included (long items, long keyphrases, both cut)."""
+    from transformers import AutoTokenizer
+
+    from components.models.pretrained import minilm_path
+    from components.training.cross_encoder import PairTokens
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    keyphrases, items = _real_pairs(300)
+    keyphrases += [" ".join(["very long keyphrase"] * 12), "a", "lamp"]
+    items += ["tiny", " ".join(["long item text"] * 30), "desk lamp with a clamp"]
+    tokens = PairTokens(tokenizer, max_length)
+    assert tokens.exact
+    got = tokens.features(keyphrases, items, torch.device("cpu"))
+    want = tokenizer(keyphrases, items, padding=True, truncation=True, max_length=max_length,
+                     return_tensors="pt")
+    assert set(got) == set(want)
+    for key in want:
+        assert torch.equal(got[key], want[key]), key
+    assert tokens.lengths(keyphrases, items) == want["attention_mask"].sum(dim=1).tolist()
+
+
+def test_scorer_scores_match_per_pair_scoring_in_input_order(tiny_model_dir, tmp_path):
+    """Length-sorted, pre-tokenized batches give each pair the score it gets alone."""
+    config = CrossEncoderConfig(base_model=str(tiny_model_dir), max_length=48)
+    from components.training.cross_encoder import build_cross_encoder
+
+    ce = build_cross_encoder(config, torch.device("cpu"))
+    scorer = CrossEncoderScorer(ce, 48, batch_size=7)
+    keyphrases, items = _real_pairs(40, seed=3)
+    batched = scorer.score_pairs(keyphrases, items)
+    alone = np.array([scorer.score_pairs([k], [t])[0] for k, t in zip(keyphrases, items,
+                                                                       strict=True)])
+    np.testing.assert_allclose(batched, alone, atol=1e-5)
+    assert scorer.score_pairs([], []).shape == (0,)
