@@ -69,7 +69,7 @@ class StudentConfig:
     # judge task: "bce" on each pair's P(relevant), or "pearson" on lists of one keyphrase's
     # judged items (the judge's order within a keyphrase, not its compressed absolute values)
     judge_loss: str = "bce"
-    sampler: str = "round_robin"         # round_robin | proportional
+    sampler: str = "round_robin"         # round_robin | proportional | weighted
     task_weights: dict = field(default_factory=lambda: {"clicks": 1.0, "distill": 1.0,
                                                         "judge": 1.0})
     matryoshka_dims: tuple[int, ...] = (384, 256, 128, 64)
@@ -98,8 +98,9 @@ class StudentConfig:
                              f"got {self.tasks}")
         if self.judge_loss not in ("bce", "pearson"):
             raise ValueError(f"judge_loss must be bce or pearson, got {self.judge_loss!r}")
-        if self.sampler not in ("round_robin", "proportional"):
-            raise ValueError(f"sampler must be round_robin or proportional, got {self.sampler!r}")
+        if self.sampler not in ("round_robin", "proportional", "weighted"):
+            raise ValueError("sampler must be round_robin, proportional or weighted, got "
+                             f"{self.sampler!r}")
         if self.distill_loss not in ("pearson", "margin_mse", "listwise_kl"):
             raise ValueError(f"unknown distill_loss {self.distill_loss!r}")
 

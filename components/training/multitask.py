@@ -3,7 +3,8 @@
 Shape borrowed from sentence-transformers' trainer: a dict of task datasets, a dict of task
 losses and a sampler that picks which task the next batch comes from (``round_robin`` cycles
 through the tasks and scales each task's loss by its weight; ``proportional`` draws a task
-with probability ∝ weight × examples, losses unscaled).
+with probability ∝ weight × examples; ``weighted`` draws it with probability ∝ weight, so the
+weights are the tasks' shares of the steps; losses unscaled in both).
 One optimiser step per batch; each task keeps its own shuffled, endless batch stream.
 """
 
@@ -42,17 +43,19 @@ class Task:
 
 
 def task_schedule(tasks: Sequence[Task], steps: int, sampler: str, seed: int = 0) -> list[str]:
-    """The task of each step: round-robin, or drawn ∝ weight × number of examples."""
+    """The task of each step: round-robin, or drawn ∝ weight × number of examples
+    (``proportional``), or ∝ weight (``weighted``)."""
     names = [t.name for t in tasks]
     if sampler == "round_robin":
         return [names[i % len(names)] for i in range(steps)]
-    if sampler == "proportional":
-        sizes = np.array([t.weight * len(t.examples) for t in tasks], dtype=float)
-        if sizes.sum() <= 0:
-            raise ValueError("proportional sampler needs positive task weights")
+    if sampler in ("proportional", "weighted"):
+        sizes = np.array([t.weight * (len(t.examples) if sampler == "proportional" else 1)
+                          for t in tasks], dtype=float)
+        if sizes.sum() <= 0 or (sizes < 0).any():
+            raise ValueError(f"{sampler} sampler needs non-negative task weights, not all zero")
         rng = np.random.default_rng(seed)
-        return list(rng.choice(names, size=steps, p=sizes / sizes.sum()))
-    raise ValueError(f"unknown sampler {sampler!r}; use round_robin or proportional")
+        return [str(n) for n in rng.choice(names, size=steps, p=sizes / sizes.sum())]
+    raise ValueError(f"unknown sampler {sampler!r}; use round_robin, proportional or weighted")
 
 
 def batch_stream(task: Task, seed: int) -> Iterator[list]:

@@ -30,6 +30,19 @@ def test_round_robin_and_proportional_schedules():
         task_schedule([a], 3, "random")
 
 
+def test_weighted_schedule_gives_each_task_its_weights_share_of_steps():
+    """Weights are step shares whatever the task sizes (30 vs 10 examples here)."""
+    a = Task("a", pairs(30), MultipleNegativesRankingLoss(), 2, weight=1.0)
+    b = Task("b", pairs(10), MultipleNegativesRankingLoss(), 2, weight=3.0)
+    drawn = task_schedule([a, b], 4000, "weighted", seed=2)
+    assert drawn.count("b") / len(drawn) == pytest.approx(0.75, abs=0.03)
+    assert task_schedule([a, b], 50, "weighted", seed=2) == drawn[:50]  # seeded
+    zero = Task("z", pairs(5), MultipleNegativesRankingLoss(), 2, weight=0.0)
+    assert "z" not in task_schedule([a, zero], 200, "weighted")
+    with pytest.raises(ValueError, match="weights"):
+        task_schedule([zero], 3, "weighted")
+
+
 def test_unique_keyphrase_batches_never_repeat_a_keyphrase():
     task = Task("c", pairs(40, keyphrases=5), MultipleNegativesRankingLoss(), 8,
                 unique_keyphrases=True)
