@@ -5,7 +5,8 @@ left its output in ``DIR`` yet (so a run that was cut off resumes), in this orde
 
 | stage | what | output under DIR |
 | --- | --- | --- |
-| ``prepare`` | folds, training keyphrases (WANDS + mined), candidate pairs, pool pairs | ``prepare/`` |
+| ``generate`` | the judge's LLM writes a buyer query for each of a sample of items | ``generate/`` |
+| ``prepare`` | folds, training keyphrases (WANDS, mined, generated), candidate and pool pairs | ``prepare/`` |
 | ``judge`` | prompts on the judged ESCI pairs, the chosen prompt on the candidates, pairs/s | ``judge/`` |
 | ``lora`` | per split: LoRA judge on the train queries' human labels, scores of test queries | ``lora/`` |
 | ``assistant`` | cross-encoder(s) on the judge's labels, chosen on held-out judge labels | ``assistant/`` |
@@ -15,6 +16,6 @@ left its output in ``DIR`` yet (so a run that was cut off resumes), in this orde
 
 Everything learnt from human labels (the LoRA judge, students' checkpoint choice) is learnt
 inside a fold from its train/validation queries. The judge is zero-shot, and the assistant and
-the pool use only keyphrases that are no ESCI query (WANDS and mined phrases), so those are
-shared by all folds without leaking a test query.
+the pool use only keyphrases that are no ESCI query (WANDS, mined and generated phrases, all
+from unlabelled text), so those are shared by all folds without leaking a test query.
 """

@@ -11,8 +11,8 @@ from pathlib import Path
 from bench.cv.common import log, write_json
 from bench.cv.config import load_cv_config
 
-STAGES = ("prepare", "judge", "assistant", "pool", "students", "lora", "report")
-DONE = {"prepare": "prepare/summary.json", "judge": "judge/throughput.json",
+STAGES = ("generate", "prepare", "judge", "assistant", "pool", "students", "lora", "report")
+DONE = {"generate": "generate/summary.json", "prepare": "prepare/summary.json", "judge": "judge/throughput.json",
         "assistant": "assistant/assistant.json", "pool": "pool/pool.json"}
 
 
@@ -80,12 +80,15 @@ class Runner:
 
     def _run(self, stage: str) -> None:
         config, work = self.config, self.work
-        if stage == "prepare":
+        if stage == "generate" and config.generated_items > 0:
+            from bench.cv.generate import run_generate
+            run_generate(config, work, self.loaded_judge())
+        elif stage == "prepare":
             from bench.cv.prepare import run
             run(config, work)
         elif stage == "judge":
             from bench.cv.judging import run_judge
-            self.judge = run_judge(config, work)
+            self.judge = run_judge(config, work, self.judge)
         elif stage == "lora" and config.lora:
             from bench.cv.judging import load_judge, run_lora, use_prompt
             chosen = json.loads((work / "judge" / "prompts.json").read_text())["chosen"]
@@ -106,6 +109,16 @@ class Runner:
         elif stage == "report":
             from bench.cv.report import run_report
             run_report(config, work, self.args.out, self.args.hardware)
+
+    def loaded_judge(self):
+        """The judge LLM, loaded once (with the chosen prompt where one was chosen already)."""
+        if self.judge is None:
+            from bench.cv.judging import load_judge
+            prompts = self.work / "judge" / "prompts.json"
+            chosen = json.loads(prompts.read_text())["chosen"] if prompts.exists() \
+                else self.config.prompts[0]
+            self.judge = load_judge(self.config, chosen)
+        return self.judge
 
     def save_timings(self) -> None:
         if self.timings:

@@ -25,6 +25,11 @@ class CVConfig:
     retrieved_per_keyphrase: int = 30    # judge candidates: zero-shot nearest items
     random_per_keyphrase: int = 10       # judge candidates: uniform items
     max_training_keyphrases: int | None = None
+    # keyphrases the judge's LLM writes for catalogue items (components.data.querygen): items
+    # drawn (seeded) from the catalogue, one query each; 0: none
+    generated_items: int = 0
+    generate_batch_size: int = 128
+    generate_max_new_tokens: int = 16
     # judge
     judge_model: str = "qwen2.5-coder-1.5b-instruct"
     judge_dir: str = ""                  # a transformers directory (else converted from GGUF)
@@ -50,6 +55,9 @@ class CVConfig:
     predict_anchor_pairs: int = 20000    # CrossEncoder.predict on the same pairs, for comparison
     # students
     student: StudentConfig = field(default_factory=StudentConfig)
+    # per variant: StudentConfig fields that differ from ``student`` (e.g. a longer schedule
+    # and the task weights for the variants that learn from the teacher)
+    variant_student: dict = field(default_factory=dict)
     parallel_students: int = 8           # student trainings at once (processes on one GPU)
     base_model: str = "minilm"           # name or directory, for the students and assistant
     eval_batch_size: int = 512
@@ -63,6 +71,20 @@ class CVConfig:
             raise ValueError("n_folds must be >= 2")
         if not self.prompts:
             raise ValueError("prompts must name at least one rubric version")
+        unknown = set(self.variant_student) - set(self.variants)
+        if unknown:
+            raise ValueError(f"variant_student names variants not run: {sorted(unknown)}")
+        for variant in self.variant_student:
+            self.student_for(variant)  # StudentConfig checks the fields and their values
+
+    def student_for(self, variant: str) -> StudentConfig:
+        """``student`` with the variant's own fields (``variant_student``) applied."""
+        changes = dict(self.variant_student.get(variant) or {})
+        known = {f.name for f in fields(StudentConfig)}
+        if set(changes) - known:
+            raise ValueError(f"variant_student.{variant}: unknown StudentConfig fields "
+                             f"{sorted(set(changes) - known)}")
+        return replace(self.student, **changes)
 
 
 def load_cv_config(path: Path | str) -> CVConfig:

@@ -2,7 +2,9 @@
 
 ``judge``: every rubric of ``config.prompts`` labels all judged ESCI pairs; the prompt with
 the best nDCG@10 on the seed-13 split's validation queries labels the training candidates
-(WANDS + mined keyphrases) and the click log's pairs, with its pairs/s measured.
+(WANDS, mined and generated keyphrases) and the click log's pairs, with its pairs/s measured.
+A run that finds an earlier run's choice and labels in its folder keeps them and judges only
+the pairs that are new.
 ``lora``: per split, a LoRA of the judge on the split's train queries' human labels (epoch
 chosen on its validation queries) scores the split's test queries.
 """
@@ -11,15 +13,24 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from bench.cv.common import Data, load_splits, log, per_query_metrics, read_jsonl, write_json
+from bench.cv.common import (
+    Data,
+    load_splits,
+    log,
+    per_query_metrics,
+    read_json,
+    read_jsonl,
+    write_json,
+)
 from bench.cv.config import CVConfig
 from components.judge.backend import JudgeRequest
-from components.judge.labels import TeacherLabel, save_teacher_labels
+from components.judge.labels import TeacherLabel, load_teacher_labels, save_teacher_labels
 from components.judge.rubric import RenderLimits, rubric_by_version
 
 FULL_FIELDS_LIMITS = RenderLimits(bullet_points=300)
@@ -95,7 +106,23 @@ def prompt_report(p: np.ndarray, judgments, per_query: dict, splits) -> dict:
 
 
 def run_judge(config: CVConfig, work: Path, judge=None):
+    """Compare the prompts (once: a run that has ``prompts.json`` keeps its choice), then
+    label the candidates with the chosen one."""
     out = work / "judge"
+    chosen_path = out / "prompts.json"
+    if chosen_path.exists():
+        chosen = read_json(chosen_path)["chosen"]
+        log(f"judge: prompt {chosen} chosen already ({chosen_path})")
+        if judge is None:
+            judge = load_judge(config, chosen)
+    else:
+        judge, chosen = compare_prompts(config, work, judge)
+    use_prompt(judge, chosen)
+    label_candidates(judge, config, Data.load(config.max_queries), work, chosen)
+    return judge
+
+
+def compare_prompts(config: CVConfig, work: Path, judge=None):
     data = Data.load(config.max_queries)
     splits = load_splits(work)
     judgments = data.judgments
@@ -115,12 +142,10 @@ def run_judge(config: CVConfig, work: Path, judge=None):
         log(f"judge {prompt}: {reports[prompt].get('validation', reports[prompt]['all'])}")
     select_on = "validation" if "seed13" in splits else "all"
     chosen = max(config.prompts, key=lambda v: reports[v][select_on]["ndcg@10"])
-    write_json(out / "prompts.json", {"reports": reports, "chosen": chosen,
-                                      "chosen_on": f"seed13 {select_on} nDCG@10",
-                                      "per_query": per_prompt})
-    use_prompt(judge, chosen)
-    label_candidates(judge, config, data, work, chosen)
-    return judge
+    write_json(work / "judge" / "prompts.json", {"reports": reports, "chosen": chosen,
+                                                 "chosen_on": f"seed13 {select_on} nDCG@10",
+                                                 "per_query": per_prompt})
+    return judge, chosen
 
 
 def _click_pairs(work: Path, data: Data) -> list[dict]:
@@ -143,25 +168,50 @@ def _click_pairs(work: Path, data: Data) -> list[dict]:
 
 
 def label_candidates(judge, config: CVConfig, data: Data, work: Path, prompt: str) -> None:
+    """Label every candidate and click-log pair; labels already in the store (same judge and
+    prompt, from an earlier run) are kept, and only the new pairs are judged and timed."""
     from components.judge.throughput import judge_and_measure
 
+    store = work / "judge" / "teacher_labels.jsonl"
     rows = read_jsonl(work / "prepare" / "candidates.jsonl") + _click_pairs(work, data)
-    requests = [JudgeRequest(data.items[r["item_id"]], r["keyphrase"]) for r in rows]
-    log(f"judging {len(requests)} candidate pairs with {prompt}")
-    labels, stats = judge_and_measure(judge, requests)
-    teacher = [TeacherLabel(r["item_id"], r["keyphrase"], r["query_id"], r["source"],
-                            config.judge_model, judge.prompt_version, lab.status, lab.probs,
-                            lab.p_relevant, lab.grade) for r, lab in zip(rows, labels,
-                                                                         strict=True)]
-    save_teacher_labels(work / "judge" / "teacher_labels.jsonl", teacher)
+    earlier = {}
+    if store.exists():
+        earlier = {(lab.item_id, lab.keyphrase): lab for lab in
+                   load_teacher_labels(store, ok_only=False)
+                   if lab.prompt_version == prompt and lab.judge_model == config.judge_model}
+    todo = [r for r in rows if (r["item_id"], r["keyphrase"]) not in earlier]
+    log(f"judging {len(todo)} candidate pairs with {prompt} ({len(rows) - len(todo)} labelled "
+        "by an earlier run)")
+    stats: dict = {}
+    fresh: dict = {}
+    if todo:
+        requests = [JudgeRequest(data.items[r["item_id"]], r["keyphrase"]) for r in todo]
+        labels, stats = judge_and_measure(judge, requests)
+        fresh = {(r["item_id"], r["keyphrase"]): lab for r, lab in zip(todo, labels,
+                                                                       strict=True)}
+    teacher = []
+    for r in rows:
+        key = (r["item_id"], r["keyphrase"])
+        if key in fresh:
+            lab = fresh[key]
+            teacher.append(TeacherLabel(r["item_id"], r["keyphrase"], r["query_id"], r["source"],
+                                        config.judge_model, judge.prompt_version, lab.status,
+                                        lab.probs, lab.p_relevant, lab.grade))
+        else:  # the earlier label, with this run's source and query of the pair
+            teacher.append(replace(earlier[key], query_id=r["query_id"], source=r["source"]))
+    save_teacher_labels(store, teacher)
     by_source: dict[str, list[float]] = defaultdict(list)
     for lab in teacher:
         if lab.p_relevant is not None:
             by_source[lab.source].append(lab.p_relevant)
+    old = read_json(work / "judge" / "throughput.json") if not todo and \
+        (work / "judge" / "throughput.json").exists() else {}
+    stats = {**old, **stats}
     stats.update({"prompt": prompt, "device": torch.cuda.get_device_name(0)
                   if torch.cuda.is_available() else "cpu",
                   "item_prefix": judge.item_prefix, "batch_size": judge.batch_size,
-                  "pairs": len(teacher), "keyphrases": len({r["keyphrase"] for r in rows}),
+                  "pairs": len(teacher), "judged_now": len(todo),
+                  "keyphrases": len({r["keyphrase"] for r in rows}),
                   "unreadable": sum(lab.status != "ok" for lab in teacher),
                   "by_source": {s: {"pairs": len(v), "mean_p": round(float(np.mean(v)), 4)}
                                 for s, v in sorted(by_source.items())}})

@@ -1,7 +1,8 @@
 """Stage ``prepare``: splits, training keyphrases, judge candidates and pool pairs.
 
-Training keyphrases are the WANDS queries and phrases mined from the catalogue whose
-normalised text is no ESCI query (any split): the judge, the assistant and the pool built on
+Training keyphrases are the WANDS queries, phrases mined from the catalogue and the queries
+the judge's LLM wrote for catalogue items (stage ``generate``), whose normalised text is no
+ESCI query (any split): the judge, the assistant and the pool built on
 them are shared by all folds. The click log covers the ESCI queries; each fold trains only on
 its own train queries' part of it.
 """
@@ -17,10 +18,12 @@ from bench.cv.common import (
     Data,
     log,
     make_splits,
+    read_jsonl,
     score_judged,
     write_json,
 )
 from bench.cv.config import CVConfig
+from bench.cv.generate import KEYPHRASES
 from components.clicks.simulator import ClickConfig, simulate_clicks
 from components.data import load_wands_queries, normalize_keyphrase
 from components.data.mining import mined_universe
@@ -28,7 +31,8 @@ from components.judge.labels import write_jsonl_atomic
 from components.training.student import InMemoryEncoder, build_student
 
 
-def training_keyphrases(data: Data, config: CVConfig) -> list[dict]:
+def training_keyphrases(data: Data, config: CVConfig, generated: list[dict] = ()) -> list[dict]:
+    """WANDS queries, mined phrases, then ``generated`` ones; none equal to an ESCI query."""
     esci = {normalize_keyphrase(t) for t in data.query_text.values()}
     out, seen = [], set(esci)
     for q in load_wands_queries():
@@ -40,7 +44,14 @@ def training_keyphrases(data: Data, config: CVConfig) -> list[dict]:
         if kp.normalized not in seen:
             seen.add(kp.normalized)
             out.append({"id": kp.keyphrase_id, "text": kp.text, "source": "mined"})
-    return out[: config.max_training_keyphrases] if config.max_training_keyphrases else out
+    if config.max_training_keyphrases:
+        out = out[: config.max_training_keyphrases]
+    for g in generated:
+        norm = normalize_keyphrase(g["text"])
+        if norm not in seen:
+            seen.add(norm)
+            out.append({"id": g["id"], "text": g["text"], "source": "generated"})
+    return out
 
 
 def nearest_items(encoder, keyphrases: list[str], item_ids: list[str], data: Data,
@@ -64,10 +75,13 @@ def run(config: CVConfig, work: Path) -> None:
     write_json(out / "splits.json", {name: s.to_dict() for name, s in splits.items()})
     simulate_clicks(data.items, data.judgments, ClickConfig.from_yaml()).save(out / "clicks")
 
-    keyphrases = training_keyphrases(data, config)
+    generated = work / KEYPHRASES
+    keyphrases = training_keyphrases(data, config,
+                                     read_jsonl(generated) if generated.exists() else [])
     write_jsonl_atomic(out / "training_keyphrases.jsonl", keyphrases)
-    log(f"training keyphrases: {len(keyphrases)} "
-        f"({sum(k['source'] == 'mined' for k in keyphrases)} mined)")
+    by_source = {s: sum(k["source"] == s for k in keyphrases)
+                 for s in ("wands", "mined", "generated")}
+    log(f"training keyphrases: {len(keyphrases)} {by_source}")
 
     from components.training.config import StudentConfig
     encoder = InMemoryEncoder(build_student(StudentConfig(base_model=config.base_model)),
@@ -106,8 +120,6 @@ def run(config: CVConfig, work: Path) -> None:
         "queries": len(data.query_text), "splits": {n: {r: len(s.queries(r)) for r in
                                                         ("train", "validation", "test")}
                                                     for n, s in splits.items()},
-        "training_keyphrases": {"all": len(keyphrases),
-                                "wands": sum(k["source"] == "wands" for k in keyphrases),
-                                "mined": sum(k["source"] == "mined" for k in keyphrases)},
+        "training_keyphrases": {"all": len(keyphrases), **by_source},
         "candidates": len(candidates), "pool_pairs": len(pool)})
     log(f"candidates {len(candidates)}, pool pairs {len(pool)}")

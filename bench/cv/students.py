@@ -46,7 +46,7 @@ def run_job(config: CVConfig, work: Path, split_name: str, variant: str, seed: i
     split: QuerySplit = load_splits(work)[split_name]
     held_out = HeldOut(split, data.query_text)
     log_ = ClickLog.load(work / "prepare" / "clicks")
-    student_config = replace(config.student, base_model=config.base_model,
+    student_config = replace(config.student_for(variant), base_model=config.base_model,
                              tasks=VARIANT_TASKS[variant], seed=seed)
     labels = []
     if "judge" in student_config.tasks:
@@ -70,6 +70,9 @@ def run_job(config: CVConfig, work: Path, split_name: str, variant: str, seed: i
                for d in dims}
     result = {"split": split_name, "variant": variant, "seed": seed,
               "tasks": list(student_config.tasks), "examples": ex.counts(),
+              "schedule": {"max_steps": student_config.max_steps,
+                           "sampler": student_config.sampler,
+                           "task_weights": dict(student_config.task_weights)},
               "train": stats.to_dict(), "per_query": per_dim,
               "ndcg@10": float(np.nanmean([v["ndcg@10"] for v in per_dim[str(full)].values()]))}
     write_json(job_path(work, split_name, variant, seed), result)
@@ -77,8 +80,9 @@ def run_job(config: CVConfig, work: Path, split_name: str, variant: str, seed: i
 
 
 def pending_jobs(config: CVConfig, work: Path) -> list[tuple[str, str, int]]:
-    return [(s, v, seed) for s in trained_splits(config, work) for seed in config.seeds
-            for v in config.variants if not job_path(work, s, v, seed).exists()]
+    """Jobs without a result yet, in ``config.variants`` order (list the longest first)."""
+    return [(s, v, seed) for v in config.variants for s in trained_splits(config, work)
+            for seed in config.seeds if not job_path(work, s, v, seed).exists()]
 
 
 def trained_splits(config: CVConfig, work: Path) -> list[str]:

@@ -145,7 +145,7 @@ class PairTokens:
     def _lookup(self, texts: Sequence[str]) -> list[list[int]]:
         new = [t for t in dict.fromkeys(texts) if t not in self.ids]
         if new:
-            enc = self.tokenizer(new, add_special_tokens=False)["input_ids"]
+            enc = self.tokenizer(new, add_special_tokens=False, verbose=False)["input_ids"]
             self.ids.update(zip(new, enc, strict=True))
         return [self.ids[t] for t in texts]
 

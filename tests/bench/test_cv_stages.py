@@ -1,0 +1,103 @@
+"""Benchmark stages around the judge: generated keyphrases, label reuse, per-variant students."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from bench.cv.common import Data
+from bench.cv.config import CONFIG_DIR, load_cv_config
+from bench.cv.judging import label_candidates
+from bench.cv.prepare import training_keyphrases
+from components.judge.reading import SoftLabel
+from components.judge.labels import load_teacher_labels, write_jsonl_atomic
+
+
+@pytest.fixture(scope="module")
+def data():
+    return Data.load(max_queries=15)
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_cv_config(CONFIG_DIR / "smoke.yaml")
+
+
+def test_generated_keyphrases_join_after_the_others_never_as_an_esci_query(data, config):
+    esci = next(iter(data.query_text.values()))
+    generated = [{"id": "generated:a", "text": "cordless drill kit"},
+                 {"id": "generated:b", "text": esci.upper()},           # an evaluation query
+                 {"id": "generated:c", "text": "Cordless  Drill Kit"}]  # a duplicate
+    plain = training_keyphrases(data, config)
+    both = training_keyphrases(data, config, generated)
+    assert both[: len(plain)] == plain  # earlier keyphrases (and their candidates) unchanged
+    assert both[len(plain):] == [{"id": "generated:a", "text": "cordless drill kit",
+                                  "source": "generated"}]
+
+
+class _CountingJudge:
+    """Stands in for the LLM: labels are a function of the pair, and calls are recorded."""
+
+    prompt_version, item_prefix, batch_size = "rubric-v6", False, 4
+
+    def __init__(self):
+        self.judged: list[tuple[str, str]] = []
+
+    def judge(self, requests):
+        self.judged += [(r.item.item_id, r.keyphrase) for r in requests]
+        return [SoftLabel("ok", {"E": 0.25, "S": 0.0, "C": 0.0, "I": 0.75}) for _ in requests]
+
+
+def test_a_rerun_judges_only_the_new_pairs_and_keeps_the_earlier_labels(tmp_path, data,
+                                                                        config, monkeypatch):
+    import components.judge.throughput as throughput
+    monkeypatch.setattr(throughput, "judge_and_measure",  # its timing is tested on its own
+                        lambda judge, requests: (judge.judge(requests), {"pairs_per_s": 1.0}))
+    work = tmp_path / "work"
+    item_ids = sorted(data.items)[:6]
+    rows = [{"item_id": i, "keyphrase": "desk lamp", "query_id": None, "source": "retrieved"}
+            for i in item_ids[:4]]
+    write_jsonl_atomic(work / "prepare" / "candidates.jsonl", rows)
+    write_jsonl_atomic(work / "prepare" / "clicks" / "clicks.jsonl", [])
+    write_jsonl_atomic(work / "prepare" / "clicks" / "filtered.jsonl", [])
+    config = replace(config, judge_model="counting")
+    first = _CountingJudge()
+    label_candidates(first, config, data, work, "rubric-v6")
+    assert len(first.judged) == 4
+    store = work / "judge" / "teacher_labels.jsonl"
+    assert [lab.p_relevant for lab in load_teacher_labels(store)] == [0.25] * 4
+
+    more = rows + [{"item_id": i, "keyphrase": "cordless drill kit", "query_id": None,
+                    "source": "retrieved"} for i in item_ids[4:]]
+    write_jsonl_atomic(work / "prepare" / "candidates.jsonl", more)
+    second = _CountingJudge()
+    label_candidates(second, config, data, work, "rubric-v6")
+    assert second.judged == [(i, "cordless drill kit") for i in item_ids[4:]]
+    labels = load_teacher_labels(store)
+    assert [(lab.item_id, lab.keyphrase) for lab in labels] == \
+        [(r["item_id"], r["keyphrase"]) for r in more]
+
+    other_prompt = _CountingJudge()  # another prompt's labels are not this prompt's
+    other_prompt.prompt_version = "rubric-v7-exact"
+    label_candidates(other_prompt, config, data, work, "rubric-v7-exact")
+    assert len(other_prompt.judged) == len(more)
+
+
+def test_variant_student_overrides_apply_to_their_variant_only(config):
+    distilled = config.student_for("distilled")
+    assert distilled.max_steps == 6 and distilled.sampler == "weighted"
+    assert distilled.task_weights["distill"] == 4.0
+    assert config.student_for("click_only") == config.student
+    with pytest.raises(ValueError, match="not run"):
+        replace(config, variant_student={"ghost": {"max_steps": 3}})
+    with pytest.raises(ValueError, match="unknown StudentConfig fields"):
+        replace(config, variant_student={"distilled": {"steps": 3}})
+
+
+def test_the_h200_config_gives_the_teacher_variants_their_share_of_the_same_schedule():
+    config = load_cv_config(CONFIG_DIR / "h200.yaml")
+    for variant in ("one_step", "distilled"):
+        student = config.student_for(variant)
+        assert student.sampler == "weighted" and student.max_steps == config.student.max_steps
+        assert student.task_weights["judge"] > student.task_weights["clicks"]
