@@ -9,7 +9,7 @@ from components.baselines.results import merge_results, write_markdown
 from components.judge import report as judge_report
 
 COMMAND = ("python -m bench.cv --config bench/cv/h200.yaml --work <dir> "
-           "--stages prepare judge assistant pool students, then --stages report --out "
+           "--stages generate prepare judge assistant pool students, then --stages report --out "
            "docs/results")
 FOLD_FREE = ("judge", "judge[rubric-v6]", "judge[rubric-v7-exact]",
              "judge[rubric-v7-exact-full]", "cross_encoder", "cross_encoder[listwise]",

@@ -116,13 +116,15 @@ def judge_15b_markdown(j: dict) -> list[str]:
                          f"{_f(r['ndcg@10'])} | {means} |")
     by_source = ", ".join(f"{s} {v['pairs']} (mean P {v['mean_p']:.2f})"
                           for s, v in t["by_source"].items())
+    judged = t.get("judged_now", t["pairs"])
     lines += ["", f"Labels at scale: {t['pairs']} pairs over {t['keyphrases']} keyphrases "
               f"({t['unreadable']} unreadable); by source: {by_source}.", "",
               f"Throughput on the {t['device']} ({t['dtype']}, item-prefix sharing "
               f"{'on' if t['item_prefix'] else 'off'}, batch {t['batch_size']}): "
-              f"**{t['pairs_per_s']} pairs/s**, {t['tokens_per_s']:.0f} computed tokens/s; "
-              f"{t['tokens_per_pair']} prompt tokens a pair of which "
-              f"{t['computed_tokens_per_pair']} run through the model (padded "
-              f"{t['padded_tokens_per_pair']}); {t['flops_per_pair'] / 1e9:.0f} GFLOP a pair, "
-              f"{t['achieved_tflops']} TFLOP/s achieved."]
+              f"**{t['pairs_per_s']:.1f} pairs/s** (measured on the {judged} pairs judged in "
+              f"that run), {t['tokens_per_s']:.0f} computed tokens/s; "
+              f"{t['tokens_per_pair']:.1f} prompt tokens a pair of which "
+              f"{t['computed_tokens_per_pair']:.1f} run through the model (padded "
+              f"{t['padded_tokens_per_pair']:.1f}); {t['flops_per_pair'] / 1e9:.0f} GFLOP a pair, "
+              f"{t['achieved_tflops']:.1f} TFLOP/s achieved."]
     return lines
