@@ -37,6 +37,10 @@ class CVConfig:
     judge_batch_size: int = 256
     judge_item_prefix: bool = True
     judge_min_grade_mass: float = 0.05   # below it an answer is unreadable (0: always read)
+    # also label every judged ESCI pair (source "judged", with its query id): each fold's
+    # students then learn the judge's order of its train queries' products (in-domain lists);
+    # the assistant never sees them (it is shared by all folds)
+    judge_esci_pairs: bool = False
     prompts: tuple[str, ...] = ("rubric-v6", "rubric-v7-exact", "rubric-v7-exact-full")
     # LoRA judge, per split
     lora: bool = True

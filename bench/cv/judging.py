@@ -167,6 +167,12 @@ def _click_pairs(work: Path, data: Data) -> list[dict]:
     return rows
 
 
+def _esci_pairs(data: Data, known: set[tuple[str, str]]) -> list[dict]:
+    """Every judged ESCI pair not already a candidate (the folds keep their train queries')."""
+    return [{"item_id": j.item_id, "keyphrase": j.query, "query_id": j.query_id,
+             "source": "judged"} for j in data.judgments if (j.item_id, j.query) not in known]
+
+
 def label_candidates(judge, config: CVConfig, data: Data, work: Path, prompt: str) -> None:
     """Label every candidate and click-log pair; labels already in the store (same judge and
     prompt, from an earlier run) are kept, and only the new pairs are judged and timed."""
@@ -174,6 +180,8 @@ def label_candidates(judge, config: CVConfig, data: Data, work: Path, prompt: st
 
     store = work / "judge" / "teacher_labels.jsonl"
     rows = read_jsonl(work / "prepare" / "candidates.jsonl") + _click_pairs(work, data)
+    if config.judge_esci_pairs:
+        rows += _esci_pairs(data, {(r["item_id"], r["keyphrase"]) for r in rows})
     earlier = {}
     if store.exists():
         earlier = {(lab.item_id, lab.keyphrase): lab for lab in

@@ -20,7 +20,9 @@ from pathlib import Path
 from components.judge.rubric import GRADES
 
 LABELS_FILE = "teacher_labels.jsonl"  # inside a teacher-labels Dataset directory
-SOURCES = ("clicked", "shown", "retrieved", "filtered", "random", "eval")
+# "judged": a pair of the human-judged set, labelled by the judge without its human grade
+# (bench.cv: the folds' students keep their train queries' pairs)
+SOURCES = ("clicked", "shown", "retrieved", "filtered", "random", "eval", "judged")
 STATUSES = ("ok", "unreadable")
 
 

@@ -84,6 +84,27 @@ def test_a_rerun_judges_only_the_new_pairs_and_keeps_the_earlier_labels(tmp_path
     assert len(other_prompt.judged) == len(more)
 
 
+def test_esci_pairs_are_labelled_once_with_their_query_when_asked(tmp_path, data, config,
+                                                                 monkeypatch):
+    import components.judge.throughput as throughput
+    monkeypatch.setattr(throughput, "judge_and_measure",
+                        lambda judge, requests: (judge.judge(requests), {"pairs_per_s": 1.0}))
+    work = tmp_path / "work"
+    first = data.judgments[0]
+    write_jsonl_atomic(work / "prepare" / "candidates.jsonl", [])
+    write_jsonl_atomic(work / "prepare" / "clicks" / "clicks.jsonl", [
+        {"item_id": first.item_id, "keyphrase": first.query, "query_id": first.query_id,
+         "clicks": 1}])
+    write_jsonl_atomic(work / "prepare" / "clicks" / "filtered.jsonl", [])
+    judge = _CountingJudge()
+    label_candidates(judge, replace(config, judge_esci_pairs=True), data, work, "rubric-v6")
+    labels = load_teacher_labels(work / "judge" / "teacher_labels.jsonl")
+    assert len(labels) == len(data.judgments) == len(judge.judged)  # the clicked pair once
+    assert labels[0].source == "clicked"
+    assert {lab.source for lab in labels[1:]} == {"judged"}
+    assert all(lab.query_id for lab in labels)  # folds filter them by query
+
+
 def test_variant_student_overrides_apply_to_their_variant_only(config):
     distilled = config.student_for("distilled")
     assert distilled.max_steps == 6 and distilled.sampler == "weighted"
