@@ -26,13 +26,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from components.data.esci import Item
 from components.judge.backend import JudgeRequest
-from components.judge.reading import SoftLabel, grade_token_ids, soft_label_from_logits
+from components.judge.reading import SoftLabel, grade_token_ids, soft_labels_from_logits
 from components.judge.rubric import (
     DEFAULT_RUBRIC,
     SYSTEM_PROMPT,
@@ -112,6 +111,7 @@ class LocalJudge:
             self.pad_id = self.tokenizer.eos_token_id or 0
         self.use_rubric(rubric, limits or RenderLimits())
         self._counts: dict[str, int] = {}
+        self._decoded: dict[int, str] = {}  # top token id -> its text (the raw answer)
         self._device_counts = torch.zeros(2, dtype=torch.long, device=self.device)
         self.reset_counters()
 
@@ -170,6 +170,17 @@ class LocalJudge:
 
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def _encode_many(self, texts: list[str]) -> list[list[int]]:
+        if not texts:
+            return []
+        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+    def _decode_one(self, token_id: int) -> str:
+        text = self._decoded.get(token_id)
+        if text is None:
+            text = self._decoded[token_id] = self.tokenizer.decode([token_id])
+        return text
 
     # -- forward --------------------------------------------------------------------------
     @property
@@ -233,7 +244,7 @@ class LocalJudge:
         return ids.to(self.device), mask.to(self.device)
 
     def last_logits(self, suffixes: list[list[int]]) -> torch.Tensor:
-        """Next-token logits after each prompt, shape (batch, vocab), float32 on cpu."""
+        """Next-token logits after each prompt, shape (batch, vocab), on the model's device."""
         with torch.inference_mode():
             if self.prefix_cache:
                 out, _ = self._run_on_cache(*self._prefix_rows(len(suffixes)), suffixes)
@@ -243,7 +254,7 @@ class LocalJudge:
                 out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                                  use_cache=False, logits_to_keep=1)
                 self._count(mask, positions)
-        return out.logits[:, -1, :].float().cpu()
+        return out.logits[:, -1, :]
 
     def item_cache(self, items: list[list[int]]
                    ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
@@ -258,28 +269,31 @@ class LocalJudge:
                     item_mask: torch.Tensor, rows: torch.Tensor,
                     pairs: list[list[int]]) -> torch.Tensor:
         """Next-token logits of each pair part ``pairs[j]`` after item row ``rows[j]`` of an
-        ``item_cache``: shape (pairs, vocab), float32 on cpu."""
+        ``item_cache``: shape (pairs, vocab), on the model's device."""
         rows = rows.to(self.device)
         past = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in item_kv]
         with torch.inference_mode():
             out, _ = self._run_on_cache(past, item_mask.index_select(0, rows), pairs)
-        return out.logits[:, -1, :].float().cpu()
+        return out.logits[:, -1, :]
 
     def _batches_shared_items(self, requests: Sequence[JudgeRequest]
                               ) -> Iterator[tuple[list[int], torch.Tensor]]:
         """(request indices, their logits) batch by batch, each item part run once."""
         item_index: dict[str, int] = {}
-        items: list[list[int]] = []
+        item_texts: list[str] = []
         pair_item: list[int] = []
-        pairs: list[list[int]] = []
+        pair_texts: list[str] = []
         for request in requests:
             item_text, pair_text = self.split_suffix_text(request)
             k = item_index.get(item_text)
             if k is None:
-                k = item_index[item_text] = len(items)
-                items.append(self._encode(item_text))
+                k = item_index[item_text] = len(item_texts)
+                item_texts.append(item_text)
             pair_item.append(k)
-            pairs.append(self._encode(pair_text))
+            pair_texts.append(pair_text)
+        # One batched (Rust, multi-threaded) tokenizer call for each part, not one per pair.
+        items = self._encode_many(item_texts)
+        pairs = self._encode_many(pair_texts)
         pairs_of: list[list[int]] = [[] for _ in items]
         for i, k in enumerate(pair_item):
             pairs_of[k].append(i)
@@ -312,7 +326,7 @@ class LocalJudge:
 
     def _batches(self, requests: Sequence[JudgeRequest]
                  ) -> Iterator[tuple[list[int], torch.Tensor]]:
-        suffixes = [self.suffix_ids(r) for r in requests]
+        suffixes = self._encode_many([self.suffix_text(r) for r in requests])
         order = sorted(range(len(requests)), key=lambda i: len(suffixes[i]))  # less padding
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
@@ -323,7 +337,8 @@ class LocalJudge:
                    else self._batches(requests))
         labels: list[SoftLabel | None] = [None] * len(requests)
         for batch, logits in batches:
-            for row, i in zip(logits.numpy(), batch, strict=True):
-                raw = self.tokenizer.decode([int(np.argmax(row))])
-                labels[i] = soft_label_from_logits(row, self.grade_ids, self.min_grade_mass, raw)
+            read = soft_labels_from_logits(logits, self.grade_ids, self.min_grade_mass,
+                                           self._decode_one)
+            for i, label in zip(batch, read, strict=True):
+                labels[i] = label
         return labels  # type: ignore[return-value]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,6 +95,44 @@ def soft_label_from_logits(logits: np.ndarray, token_ids: Mapping[str, Iterable[
     log_z = _logsumexp(logits)
     grade_logp = {g: _logsumexp(logits[list(ids)]) - log_z for g, ids in token_ids.items()}
     return _from_log_probs(grade_logp, min_grade_mass, raw)
+
+
+def soft_labels_from_logits(logits, token_ids: Mapping[str, Iterable[int]],
+                            min_grade_mass: float = 0.05,
+                            decode: Callable[[int], str] | None = None) -> list[SoftLabel]:
+    """Soft labels of a batch of next-token logits, a ``(batch, vocab)`` torch tensor.
+
+    The same reading as :func:`soft_label_from_logits`, row by row, but the reductions
+    (log-normaliser, each grade's pooled log-probability, the top token) run where the logits
+    are, so only ``batch x (grades + 2)`` numbers reach the host instead of whole vocabulary
+    rows. ``decode(token_id)`` gives the raw answer text of each row's top token.
+    """
+    import torch
+
+    if logits.dim() != 2:
+        raise ValueError(f"expected logits of shape (batch, vocab), got {tuple(logits.shape)}")
+    x = logits.float()
+    finite = torch.isfinite(x).all(dim=-1)
+    log_z = torch.logsumexp(x, dim=-1)
+    names = list(token_ids)
+    columns = []
+    for name in names:
+        ids = list(token_ids[name])
+        columns.append(torch.logsumexp(x[:, ids], dim=-1) - log_z if ids
+                       else torch.full_like(log_z, -math.inf))
+    grade_logp = (torch.stack(columns, dim=-1) if columns
+                  else x.new_empty((x.shape[0], 0))).double().cpu().numpy()
+    top = x.argmax(dim=-1).cpu().tolist()
+    finite = finite.cpu().tolist()
+    out = []
+    for row, ok, top_id in zip(grade_logp, finite, top, strict=True):
+        raw = decode(int(top_id)) if decode else ""
+        if not ok:
+            out.append(SoftLabel("unreadable", None, raw or "non-finite logits"))
+        else:
+            out.append(_from_log_probs(dict(zip(names, row.tolist(), strict=True)),
+                                       min_grade_mass, raw))
+    return out
 
 
 def _from_log_probs(grade_logp: Mapping[str, float], min_grade_mass: float,

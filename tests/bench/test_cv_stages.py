@@ -10,8 +10,8 @@ from bench.cv.common import Data
 from bench.cv.config import CONFIG_DIR, load_cv_config
 from bench.cv.judging import label_candidates
 from bench.cv.prepare import training_keyphrases
-from components.judge.reading import SoftLabel
 from components.judge.labels import load_teacher_labels, write_jsonl_atomic
+from components.judge.reading import SoftLabel
 
 
 @pytest.fixture(scope="module")

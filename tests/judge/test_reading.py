@@ -10,6 +10,7 @@ from components.judge.reading import (
     p_relevant,
     soft_label_from_logits,
     soft_label_from_top_logprobs,
+    soft_labels_from_logits,
 )
 from components.judge.rubric import BINARY
 from components.judge.rubric import GRADE_WORDS as W
@@ -118,3 +119,27 @@ def test_binary_words_map_answers_and_logprobs():
     assert grade_token_ids(lambda t: vocab[t], BINARY.words) == {
         "E": [vocab[v][0] for v in grade_variants("Yes")],
         "I": [vocab[v][0] for v in grade_variants("No")]}
+
+
+def test_batched_reading_equals_the_row_by_row_reading():
+    """On-device reductions give each row the label soft_label_from_logits gives it:
+    ordinary rows, a row with little mass on grade tokens, a non-finite row."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(6, 40)) * 3
+    rows[:, 1:6] += 6.0                        # most mass on the grade tokens
+    rows[1, [1, 2, 3, 4, 5]] = -30.0          # grade mass below 0.05: unreadable
+    rows[2, 7] = np.nan                        # non-finite: unreadable
+    batch = soft_labels_from_logits(torch.tensor(rows, dtype=torch.float32), IDS,
+                                    min_grade_mass=0.05, decode=lambda i: f"tok{i}")
+    for row, got in zip(rows, batch, strict=True):
+        raw = f"tok{int(np.nanargmax(row)) if np.isfinite(row).all() else got.raw[3:]}"
+        want = soft_label_from_logits(row, IDS, min_grade_mass=0.05, raw=raw)
+        assert got.status == want.status and got.raw == want.raw
+        if want.probs:
+            assert got.probs == pytest.approx(want.probs, abs=1e-5)
+            assert got.grade_mass == pytest.approx(want.grade_mass, rel=1e-4)
+    assert [b.status for b in batch][:3] == ["ok", "unreadable", "unreadable"]
+    with pytest.raises(ValueError, match="batch, vocab"):
+        soft_labels_from_logits(torch.zeros(10), IDS)
