@@ -25,7 +25,7 @@ class CVConfig:
     retrieved_per_keyphrase: int = 30    # judge candidates: zero-shot nearest items
     random_per_keyphrase: int = 10       # judge candidates: uniform items
     max_training_keyphrases: int | None = None
-    # keyphrases the judge's LLM writes for catalogue items (components.data.querygen): items
+    # keyphrases the judge's LLM writes for catalogue items (bench.cv.querygen): items
     # drawn (seeded) from the catalogue, one query each; 0: none
     generated_items: int = 0
     generate_batch_size: int = 128

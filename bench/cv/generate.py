@@ -3,7 +3,7 @@
 The sample is drawn with the folds' seed from the whole catalogue; the texts are the items'
 own (no label of any kind), and no generated text equal to an ESCI query (any split) is kept,
 so the keyphrases can be shared by all folds like the WANDS and mined ones
-(``components.data.querygen``).
+(``bench.cv.querygen``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 
 from bench.cv.common import Data, log, write_json
 from bench.cv.config import CVConfig
-from components.data.querygen import generate_keyphrases
+from bench.cv.querygen import generate_keyphrases
 from components.judge.labels import write_jsonl_atomic
 
 KEYPHRASES = "generate/keyphrases.jsonl"

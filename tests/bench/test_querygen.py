@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from components.data import Item
-from components.data.querygen import clean_answer, generate_keyphrases, item_prompt, render
+from bench.cv.querygen import clean_answer, generate_keyphrases, item_prompt, render
 
 
 @pytest.mark.parametrize("answer,want", [

@@ -10,7 +10,8 @@ from the target corpus the same way). No human label is used; the caller passes 
 must never become training keyphrases (evaluation queries) as ``exclude``.
 
 An answer that is not a usable keyphrase (empty, a sentence, refusal, too long) is dropped and
-counted, never guessed into one.
+counted, never guessed into one. It is an experiment of the benchmark, not a pipeline stage:
+on the H200 the 1.5B judge mostly copied product titles (docs/results/training.md, round 2).
 """
 
 from __future__ import annotations
