@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from components.data import Item
 from bench.cv.querygen import clean_answer, generate_keyphrases, item_prompt, render
+from components.data import Item
 
 
 @pytest.mark.parametrize("answer,want", [
