@@ -22,7 +22,7 @@ from bench.cv.common import FIELDS, Data, log, read_json, read_jsonl, score_judg
 from bench.cv.config import CVConfig
 from components.judge.labels import load_teacher_labels
 from components.training.cross_encoder import CrossEncoderScorer, train_cross_encoder
-from components.training.device import synchronize
+from components.device import synchronize
 
 
 def _held_out(keyphrase: str, fraction: float) -> bool:

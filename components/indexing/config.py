@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from components.contracts import INDEX_DB_FILE, ITEM_FIELDS
 from components.settings import artifacts_dir
 
 DEFAULT_YAML = Path(__file__).with_name("index.yaml")
@@ -43,7 +44,7 @@ class IndexConfig:
     embed_batch_size: int = 64
     insert_batch_size: int = 1000
     request_timeout_s: float = 120.0
-    item_fields: list[str] = field(default_factory=lambda: ["title", "brand", "category"])
+    item_fields: list[str] = field(default_factory=lambda: list(ITEM_FIELDS))
     source_categories: dict = field(default_factory=lambda: {"wands": "Home & Kitchen"})
 
     def __post_init__(self):
@@ -60,7 +61,7 @@ class IndexConfig:
 
     @property
     def resolved_uri(self) -> str:
-        return self.uri or str(artifacts_dir() / "index" / "keyphrases.db")
+        return self.uri or str(artifacts_dir() / "index" / INDEX_DB_FILE)
 
     @classmethod
     def from_yaml(cls, path: Path | str = DEFAULT_YAML, **overrides) -> IndexConfig:

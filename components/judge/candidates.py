@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from components.contracts import ITEM_FIELDS
 from components.data.esci import GRADES, Item, Judgment
 from components.data.splits import QuerySplit
 from components.judge.pairs import CandidatePair
@@ -40,7 +41,7 @@ class CandidateConfig:
         "clicked": 0.25, "shown": 0.25, "filtered": 0.15, "retrieved": 0.2, "random": 0.15})
     retrieval_top_k: int = 10
     retrieval_max_items: int = 3000   # items the zero-shot encoder embeds (sampled)
-    item_fields: tuple[str, ...] = ("title", "brand", "category")
+    item_fields: tuple[str, ...] = ITEM_FIELDS
     seed: int = 11
 
     def __post_init__(self) -> None:

@@ -14,7 +14,11 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from components.contracts import ITEM_FIELDS
 from components.data.esci import Item
+
+PROMPT_FIELDS: tuple[str, ...] = (*ITEM_FIELDS, "bullet_points")
+"""The product fields a rubric may show the judge: the item text's, and bullet points."""
 
 GRADES: tuple[str, ...] = ("E", "S", "C", "I")
 
@@ -64,7 +68,7 @@ class Rubric:
     question: str
     words: dict[str, str]
     layout: str = "query_first"      # "query_first" | "product_first"
-    fields: tuple[str, ...] = ("title", "brand", "category", "bullet_points")  # product fields
+    fields: tuple[str, ...] = PROMPT_FIELDS  # product fields
 
     def __post_init__(self) -> None:
         if self.answer_mode not in ("graded", "binary"):
@@ -98,7 +102,7 @@ EXACT = Rubric("rubric-v7-exact", "binary", EXACT_QUESTION, {"E": "Yes", "I": "N
 # LocalJudge(..., rubric=EXACT_FULL, limits=EXACT_FULL_LIMITS).
 EXACT_FULL = Rubric("rubric-v7-exact-full", "binary", EXACT_QUESTION, {"E": "Yes", "I": "No"},
                     layout="product_first",
-                    fields=("title", "brand", "category", "bullet_points"))
+                    fields=PROMPT_FIELDS)
 
 # Every named rubric, by version (the version stored with each judgment).
 RUBRICS: dict[str, Rubric] = {r.version: r for r in (GRADED, BINARY, EXACT, EXACT_FULL)}
@@ -175,11 +179,11 @@ def escape_text(text: str, max_chars: int) -> str:
 
 
 def render_product(item: Item, limits: RenderLimits = RenderLimits(),
-                   fields: tuple[str, ...] = ("title", "brand", "category", "bullet_points")
+                   fields: tuple[str, ...] = PROMPT_FIELDS
                    ) -> str:
     """The product block: one ``field: "value"`` line per non-empty field of ``fields``."""
     lines = [PRODUCT_OPEN]
-    for name in ("title", "brand", "category", "bullet_points"):
+    for name in PROMPT_FIELDS:
         if name not in fields:
             continue
         value = getattr(item, name)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 
 from components.training.config import StudentConfig
-from components.training.device import pick_device, synchronize
+from components.device import pick_device, synchronize
 from components.training.examples import PairExample
 
 

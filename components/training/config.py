@@ -15,7 +15,6 @@ CONFIG_DIR = Path(__file__).resolve().parent
 DEMO_CONFIG = CONFIG_DIR / "demo.yaml"
 FULL_CONFIG = CONFIG_DIR / "full.yaml"
 
-ITEM_FIELDS = ("title", "brand", "category")
 STUDENT_TASKS = ("clicks", "sr", "distill", "judge")
 CROSS_ENCODER_OBJECTIVES = ("bce", "kl", "listwise")
 

@@ -26,11 +26,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from components.contracts import ITEM_FIELDS
 from components.data.esci import GRADES, Item
 from components.judge.labels import TeacherLabel
 from components.losses.judge_bce import judge_bce_loss
-from components.training.config import ITEM_FIELDS, CrossEncoderConfig, base_model_path
-from components.training.device import autocast, pick_device, seed_everything, synchronize
+from components.training.config import CrossEncoderConfig, base_model_path
+from components.device import autocast, pick_device, seed_everything, synchronize
 from components.training.schedule import adamw_with_warmup
 
 

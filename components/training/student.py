@@ -26,7 +26,7 @@ from components.losses import (
     PearsonDistillationLoss,
 )
 from components.training.config import StudentConfig, base_model_path
-from components.training.device import autocast, pick_device, seed_everything
+from components.device import autocast, pick_device, seed_everything
 from components.training.examples import ListExample, PairExample
 from components.training.multitask import MultiTaskStats, Task, train_multitask
 

@@ -15,7 +15,8 @@ from serving.gateway.domain import (
     RecommendRequest,
 )
 from serving.gateway.index_client import KeyphraseSearcher
-from serving.gateway.service import RecommendationService, item_text
+from components.contracts import item_text
+from serving.gateway.service import RecommendationService
 from serving.gateway.settings import GatewaySettings
 
 WINE_ITEM = ItemInput(title="Set of 4 red wine glasses", category="Home & Kitchen > Glassware",
