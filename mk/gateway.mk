@@ -24,7 +24,7 @@ serve: venv $(VENV)/triton-stub/.installed $(MODEL_REPOSITORY)/embed_text/config
 
 .PHONY: perf-gateway
 perf-gateway: venv $(VENV)/triton-stub/.installed ## Gateway load test (QPS, p50/p95/p99, stage split) + index recall/latency -> docs/results/gateway.{json,md}
-	$(PY) -m serving.gateway.loadtest --model-repository $(MODEL_REPOSITORY) $(if $(STUDENT),--student $(STUDENT)) --milvus-server --out docs/results
+	$(PY) -m bench.serving.loadtest --model-repository $(MODEL_REPOSITORY) $(if $(STUDENT),--student $(STUDENT)) --milvus-server --out docs/results
 
 FUZZ_ARGS ?=
 .PHONY: fuzz

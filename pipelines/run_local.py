@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     # the student, so the demo answers in bi-encoder order; `--rerank` in the CLI client
     # shows the re-ranking path.
     return subprocess.call([
-        sys.executable, "-m", "serving.gateway.demo",
+        sys.executable, "-m", "bench.serving.demo",
         "--model-repository", str(run / "export-model" / "model_repository"),
         "--student", str(run / "train-bi-encoder" / "student"),
         "--index-uri", str(run / "build-index" / "index" / "keyphrases.db"),

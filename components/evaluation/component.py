@@ -21,7 +21,7 @@ def evaluate(data: Input[Dataset], student: Input[Model], cross_encoder: Input[M
     from components.contracts import ITEM_FIELDS as fields
     from components.data.bundle import DataBundle
     from components.evaluation.evaluate import evaluate_ranker, metrics_markdown
-    from components.training.cross_encoder import CrossEncoderScorer
+    from components.models.cross_encoder import CrossEncoderScorer
 
     dims = [int(d) for d in dims]  # KFP hands list values over as JSON numbers (floats)
     bundle = DataBundle.load(data.path)

@@ -68,11 +68,10 @@ def judge_pairs(data: Input[Dataset], candidates: Input[Dataset], labels: Output
 
     from components.contracts import CANDIDATES_FILE, LABELS_FILE
     from components.data.bundle import DataBundle
-    from components.judge.backend import make_backend
     from components.judge.config import load_config
     from components.judge.labels import save_teacher_labels
     from components.judge.pairs import load_candidates
-    from components.judge.run import judge_candidates, teacher_labels
+    from components.judge.run import judge_candidates, make_backend, teacher_labels
     from components.judge.store import JudgmentStore
     from components.settings import cache_dir
 
