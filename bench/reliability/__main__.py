@@ -160,10 +160,10 @@ def chaos_phase(stack, name: str, payload: bytes) -> dict:
 def ensure_index(uri: Path) -> set[str]:
     """The real keyphrase universe (MiniLM, as the stand-in repository serves) at ``uri``;
     returns the top-level categories the index knows."""
+    from bench.serving.fixtures import build_index
     from components.indexing.builder import universe_records
     from components.indexing.config import IndexConfig
     from components.models.pretrained import minilm_path
-    from bench.serving.fixtures import build_index
 
     if not uri.exists():
         uri.parent.mkdir(parents=True, exist_ok=True)

@@ -15,14 +15,14 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from components.settings import artifacts_dir
-from serving.gateway.client import format_table, recommend
 from bench.serving.fixtures import (
     build_index,
     ensure_model_repository,
     item_message,
     test_split_items,
 )
+from components.settings import artifacts_dir
+from serving.gateway.client import format_table, recommend
 from serving.gateway.stack import ServingStack
 from serving.proto.kpdistill.v1 import recommender_pb2 as pb
 

@@ -25,13 +25,13 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from components.settings import artifacts_dir
 from bench.serving.fixtures import (
     build_index,
     ensure_model_repository,
     item_message,
     test_split_items,
 )
+from components.settings import artifacts_dir
 from serving.gateway.stack import ServingStack
 from serving.proto.kpdistill.v1 import recommender_pb2 as pb
 from serving.proto.kpdistill.v1 import recommender_pb2_grpc as pb_grpc

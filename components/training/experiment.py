@@ -31,6 +31,7 @@ from components.data import (
     load_wands_queries,
     split_queries,
 )
+from components.device import pick_device, synchronize
 from components.evaluation.evaluate import (
     METRICS,
     best_kappa_threshold,
@@ -48,7 +49,6 @@ from components.training.config import (
     load_config,
 )
 from components.training.cross_encoder import CrossEncoderScorer, train_cross_encoder
-from components.device import pick_device, synchronize
 from components.training.examples import (
     HeldOut,
     clicked_pairs,

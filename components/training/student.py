@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from components.device import autocast, pick_device, seed_everything
 from components.losses import (
     JudgeBCELoss,
     ListwiseKLLoss,
@@ -26,7 +27,6 @@ from components.losses import (
     PearsonDistillationLoss,
 )
 from components.training.config import StudentConfig, base_model_path
-from components.device import autocast, pick_device, seed_everything
 from components.training.examples import ListExample, PairExample
 from components.training.multitask import MultiTaskStats, Task, train_multitask
 

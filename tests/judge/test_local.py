@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from components.data.esci import Item
-from components.judge.backend import JudgeRequest
 from components.device import compute_dtype, pick_device
+from components.judge.backend import JudgeRequest
 from components.judge.local import LocalJudge
 
 pytestmark = pytest.mark.slow
