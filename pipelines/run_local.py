@@ -37,13 +37,6 @@ def latest_run(workdir: Path) -> Path:
     return runs[-1]
 
 
-def newest_output(workdir: Path, task_dir: str, name: str) -> Path:
-    path = latest_run(workdir) / task_dir / name
-    if not path.exists():
-        raise FileNotFoundError(path)
-    return path
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -66,6 +66,3 @@ class ExportConfig:
             data = yaml.safe_load(fh) or {}
         data.update(overrides)
         return cls(**data)
-
-    def with_(self, **changes) -> ExportConfig:
-        return replace(self, **changes)

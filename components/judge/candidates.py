@@ -161,10 +161,6 @@ def eval_sample(judgments: Sequence[Judgment], split: QuerySplit, per_grade: int
     return out
 
 
-def eval_candidates(sample: Sequence[Judgment]) -> list[CandidatePair]:
-    return [CandidatePair(j.item_id, j.query, j.query_id, "eval") for j in sample]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m components.judge.candidates --out pairs.jsonl [--budget N]``: the training
     candidates of the default data, click simulation (components/clicks/config.yaml) and

@@ -114,7 +114,6 @@ class ExperimentConfig:
     cross_encoder_item_side: bool = True  # CE × whole keyphrase universe (slow on CPU)
     max_queries_per_split: int | None = None  # demo/tests: keep only N queries of each split
     max_extra_keyphrases: int | None = None   # demo/tests: keep only N WANDS keyphrases
-    item_side_k: int = 10
     # Cross-encoder settings to try (overrides of ``cross_encoder``, e.g. {learning_rate: 1e-4});
     # the one with the best validation nDCG@10 is shipped and scores the pool. Empty: none.
     cross_encoder_sweep: tuple[dict, ...] = ()

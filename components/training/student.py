@@ -11,7 +11,7 @@ Every loss is wrapped in ``MatryoshkaLoss`` over ``StudentConfig.matryoshka_dims
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +123,3 @@ def train_student(config: StudentConfig, tasks: Sequence[Task], out_dir: Path | 
     if out_dir is not None:
         model.save(str(out_dir))
     return model, stats
-
-
-def task_sizes(tasks: Sequence[Task]) -> Mapping[str, int]:
-    return {t.name: len(t.examples) for t in tasks}
