@@ -1,6 +1,4 @@
 # Export to a Triton model repository, serve it with a real tritonserver, load-test it.
-MODEL_REPOSITORY ?= $(ARTIFACTS)/model_repository
-TRITON_STUB := $(VENV)/triton-stub/.installed
 PERF_VENV ?= $(VENV)/perf-tools
 PERF_STAMP := $(PERF_VENV)/.installed
 PERF_ARGS ?=
