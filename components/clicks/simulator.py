@@ -29,9 +29,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from components.baselines.rankers import BM25Ranker
+from components.config import STEP_CONFIG, load_yaml
 from components.contracts import (
     CLICKS_FILE,
     FILTERED_FILE,
@@ -44,7 +45,7 @@ from components.data.esci import GRADES, Item, Judgment
 DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=STEP_CONFIG)
 class ClickConfig:
     seed: int = 7
     results_per_query: int = 20
@@ -70,14 +71,10 @@ class ClickConfig:
             raise ValueError("filter_drop probabilities must lie in [0, 1]")
         if self.results_per_query < 1 or self.sessions_median <= 0:
             raise ValueError("results_per_query and sessions_median must be positive")
-        object.__setattr__(self, "item_fields", tuple(self.item_fields))
 
     @classmethod
     def from_yaml(cls, path: Path | str = DEFAULT_CONFIG, **overrides) -> ClickConfig:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-        data.update(overrides)
-        return cls(**data)
+        return load_yaml(cls, path, **overrides)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
+from components.config import STEP_CONFIG
 from components.contracts import ITEM_FIELDS
 from components.data.esci import Item
 
@@ -140,7 +143,7 @@ PRODUCT_OPEN = "<product>"
 PRODUCT_CLOSE = "</product>"
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=STEP_CONFIG)
 class RenderLimits:
     """Caps (characters) on each rendered field of the seller's text."""
 
@@ -150,6 +153,8 @@ class RenderLimits:
     bullet_points: int = 0     # 0: left out (measured: no help, 40% more tokens)
     keyphrase: int = 120
 
+
+DEFAULT_LIMITS = RenderLimits()
 
 # The caps rubric-v7-exact-full is meant for: bullet points rendered, up to 300 characters.
 EXACT_FULL_LIMITS = RenderLimits(bullet_points=300)
@@ -178,7 +183,7 @@ def escape_text(text: str, max_chars: int) -> str:
     return quoted.replace("<", "\\u003c")
 
 
-def render_product(item: Item, limits: RenderLimits = RenderLimits(),
+def render_product(item: Item, limits: RenderLimits = DEFAULT_LIMITS,
                    fields: tuple[str, ...] = PROMPT_FIELDS
                    ) -> str:
     """The product block: one ``field: "value"`` line per non-empty field of ``fields``."""
@@ -194,7 +199,7 @@ def render_product(item: Item, limits: RenderLimits = RenderLimits(),
 
 
 def render_user_message(item: Item, keyphrase: str,
-                        limits: RenderLimits = RenderLimits(),
+                        limits: RenderLimits = DEFAULT_LIMITS,
                         rubric: Rubric = DEFAULT_RUBRIC) -> str:
     """The per-pair part of the prompt (everything after the shared rubric)."""
     query = f"Search query: {escape_text(keyphrase, limits.keyphrase)}"
@@ -203,7 +208,7 @@ def render_user_message(item: Item, keyphrase: str,
     return f"{parts[0]}\n{parts[1]}\n{rubric.question}"
 
 
-def chat_messages(item: Item, keyphrase: str, limits: RenderLimits = RenderLimits(),
+def chat_messages(item: Item, keyphrase: str, limits: RenderLimits = DEFAULT_LIMITS,
                   rubric: Rubric = DEFAULT_RUBRIC) -> list[dict[str, str]]:
     """System rubric, then the pair: for chat endpoints and chat templates."""
     return [{"role": "system", "content": SYSTEM_PROMPT},
