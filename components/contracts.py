@@ -105,20 +105,31 @@ SCORE_OUTPUT = "score"
 T = TypeVar("T")
 
 
-def write_jsonl_atomic(path: Path | str, rows: Iterable[dict]) -> int:
-    """Write dicts as JSONL atomically (a synced temp file renamed into place); the count."""
+def write_text_atomic(path: Path | str, text: str) -> None:
+    """Write ``text`` atomically (a synced temp file renamed into place): a run cut off
+    mid-write never leaves half a results file behind."""
+    write_lines_atomic(path, [text])
+
+
+def write_lines_atomic(path: Path | str, lines: Iterable[str]) -> int:
+    """Write strings atomically, as :func:`write_text_atomic`; the count written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     count = 0
     with open(tmp, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        for line in lines:
+            fh.write(line)
             count += 1
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     return count
+
+
+def write_jsonl_atomic(path: Path | str, rows: Iterable[dict]) -> int:
+    """Write dicts as JSONL atomically (a synced temp file renamed into place); the count."""
+    return write_lines_atomic(path, (json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def read_jsonl(path: Path | str, row: Callable[[dict], T] = dict,

@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from components.contracts import write_text_atomic
 from serving.triton.server import TritonServer
 
 DEFAULT_CONCURRENCY = (1, 2, 4, 8)
@@ -120,9 +121,8 @@ def merge_results(out_dir: Path, hardware: str, section: dict) -> dict:
     if "skipped" in previous and "skipped" in section:
         merged["skipped"] = previous["skipped"] + section["skipped"]
     results[hardware] = merged
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    (out_dir / "serving.md").write_text(render_markdown(results))
+    write_text_atomic(path, json.dumps(results, indent=2) + "\n")
+    write_text_atomic(out_dir / "serving.md", render_markdown(results))
     return results
 
 
