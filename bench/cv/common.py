@@ -37,11 +37,6 @@ def read_json(path: Path):
     return json.loads(Path(path).read_text())
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
 @dataclass
 class Data:
     items: dict[str, Item]
