@@ -51,8 +51,8 @@ def test_cross_encoder_trains_saves_and_scores_probabilities(tmp_path, tiny_mode
 
 
 def _real_pairs(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    from components.contracts import ITEM_FIELDS
     from components.data import load_items, load_judgments
-    from components.training.config import ITEM_FIELDS
 
     items, judgments = load_items(), load_judgments()
     rng = random.Random(seed)
