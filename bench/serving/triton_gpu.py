@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.serving import triton_perf as perf
 from components.export.config import ExportConfig
 from components.export.graphs import load_embedding_graph
 from components.export.repository import build_model_repository
-from serving.triton import perf
 
 H100_DENSE_BF16_TFLOPS = 989.0  # H100 SXM spec sheet, dense (no sparsity)
 
