@@ -15,11 +15,12 @@ from components.judge.candidates import DEFAULT_CONFIG as CANDIDATES_YAML
 from components.judge.candidates import CandidateConfig
 from components.judge.config import DEFAULT_CONFIG as JUDGE_YAML
 from components.judge.config import JudgeConfig
-from components.training.config import DEMO_CONFIG, FULL_CONFIG, TrainingConfig
+from components.training.config import CONFIG_DIR, DEMO_CONFIG, FULL_CONFIG, TrainingConfig
 
 FILES = [(ClickConfig, CLICKS_YAML), (ExportConfig, EXPORT_YAML), (IndexConfig, INDEX_YAML),
          (CandidateConfig, CANDIDATES_YAML), (JudgeConfig, JUDGE_YAML),
-         (TrainingConfig, DEMO_CONFIG), (TrainingConfig, FULL_CONFIG)]
+         (TrainingConfig, DEMO_CONFIG), (TrainingConfig, FULL_CONFIG),
+         (TrainingConfig, CONFIG_DIR / "gpu.yaml")]
 IDS = [f"{cls.__name__}-{path.name}" for cls, path in FILES]
 
 
