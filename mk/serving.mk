@@ -1,6 +1,4 @@
 # Export to a Triton model repository, serve it with a real tritonserver, load-test it.
-MODEL_REPOSITORY ?= $(ARTIFACTS)/model_repository
-TRITON_STUB := $(VENV)/triton-stub/.installed
 PERF_VENV ?= $(VENV)/perf-tools
 PERF_STAMP := $(PERF_VENV)/.installed
 PERF_ARGS ?=
@@ -42,5 +40,5 @@ perf-env: $(PERF_STAMP) ## perf_analyzer in its own environment (.venv/perf-tool
 
 .PHONY: perf
 perf: venv $(TRITON_STUB) $(PERF_STAMP) $(MODEL_REPOSITORY)/embed_text/config.pbtxt ## perf_analyzer sweep of embed_text and encoder on CPU -> docs/results/serving.{json,md}
-	$(PY) -m serving.triton.perf --model-repository $(MODEL_REPOSITORY) --perf-venv $(PERF_VENV) \
+	$(PY) -m bench.serving.triton_perf --model-repository $(MODEL_REPOSITORY) --perf-venv $(PERF_VENV) \
 	  --hardware cpu --notes "$(PERF_NOTES)" --out docs/results --command "$(strip make perf $(PERF_ARGS))" $(PERF_ARGS)

@@ -37,13 +37,6 @@ def latest_run(workdir: Path) -> Path:
     return runs[-1]
 
 
-def newest_output(workdir: Path, task_dir: str, name: str) -> Path:
-    path = latest_run(workdir) / task_dir / name
-    if not path.exists():
-        raise FileNotFoundError(path)
-    return path
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,7 +69,7 @@ def main(argv=None) -> int:
     # the student, so the demo answers in bi-encoder order; `--rerank` in the CLI client
     # shows the re-ranking path.
     return subprocess.call([
-        sys.executable, "-m", "serving.gateway.demo",
+        sys.executable, "-m", "bench.serving.demo",
         "--model-repository", str(run / "export-model" / "model_repository"),
         "--student", str(run / "train-bi-encoder" / "student"),
         "--index-uri", str(run / "build-index" / "index" / "keyphrases.db"),

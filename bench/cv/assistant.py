@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.cv.common import FIELDS, Data, log, read_json, read_jsonl, score_judged, write_json
+from bench.cv.common import FIELDS, Data, log, read_json, score_judged, write_json
 from bench.cv.config import CVConfig
+from components.contracts import read_jsonl
+from components.device import synchronize
 from components.judge.labels import load_teacher_labels
 from components.training.cross_encoder import CrossEncoderScorer, train_cross_encoder
-from components.training.device import synchronize
 
 
 def _held_out(keyphrase: str, fraction: float) -> bool:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from components.contracts import ITEM_FIELDS
 from components.data import load_items, load_judgments, split_queries
 from components.data.esci import Item, Judgment
 from components.data.folds import query_folds
 from components.data.splits import QuerySplit
-from components.training.config import ITEM_FIELDS
 
 FIELDS = ITEM_FIELDS
 
@@ -35,11 +35,6 @@ def write_json(path: Path, data) -> None:
 
 def read_json(path: Path):
     return json.loads(Path(path).read_text())
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
 
 
 @dataclass

@@ -19,16 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.cv.common import (
-    Data,
-    load_splits,
-    log,
-    per_query_metrics,
-    read_json,
-    read_jsonl,
-    write_json,
-)
+from bench.cv.common import Data, load_splits, log, per_query_metrics, read_json, write_json
 from bench.cv.config import CVConfig
+from components.contracts import read_jsonl
 from components.judge.backend import JudgeRequest
 from components.judge.labels import TeacherLabel, load_teacher_labels, save_teacher_labels
 from components.judge.rubric import RenderLimits, rubric_by_version

@@ -25,9 +25,9 @@ from bench.cv.common import (
 from bench.cv.config import CVConfig
 from bench.cv.generate import KEYPHRASES
 from components.clicks.simulator import ClickConfig, simulate_clicks
+from components.contracts import write_jsonl_atomic
 from components.data import load_wands_queries, normalize_keyphrase
 from components.data.mining import mined_universe
-from components.judge.labels import write_jsonl_atomic
 from components.training.student import InMemoryEncoder, build_student
 
 

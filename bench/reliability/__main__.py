@@ -57,7 +57,7 @@ def generate(count: int, gateway: GatewaySettings, seed_value: int) -> list[Case
 
 
 def valid_payloads() -> list[bytes]:
-    from serving.gateway.fixtures import item_message, test_split_items
+    from bench.serving.fixtures import item_message, test_split_items
 
     items, _ = test_split_items(200)
     return [pb.RecommendRequest(item=item_message(i), k=10).SerializeToString() for i in items]
@@ -160,10 +160,10 @@ def chaos_phase(stack, name: str, payload: bytes) -> dict:
 def ensure_index(uri: Path) -> set[str]:
     """The real keyphrase universe (MiniLM, as the stand-in repository serves) at ``uri``;
     returns the top-level categories the index knows."""
+    from bench.serving.fixtures import build_index
     from components.indexing.builder import universe_records
     from components.indexing.config import IndexConfig
     from components.models.pretrained import minilm_path
-    from serving.gateway.fixtures import build_index
 
     if not uri.exists():
         uri.parent.mkdir(parents=True, exist_ok=True)
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--notes", default="")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    from serving.gateway.fixtures import ensure_model_repository
+    from bench.serving.fixtures import ensure_model_repository
     from serving.gateway.stack import ServingStack
 
     work = artifacts_dir() / "reliability"

@@ -19,6 +19,7 @@ from pathlib import Path
 from components.baselines.evaluate import evaluate_scorer
 from components.baselines.rankers import BM25Ranker, EncoderRanker, RandomRanker
 from components.baselines.results import merge_results, write_markdown
+from components.contracts import ITEM_FIELDS
 from components.data.bundle import DataBundle
 from components.data.esci import Item, Judgment
 from components.data.keyphrases import Keyphrase
@@ -31,7 +32,7 @@ BASELINES = ("random", "bm25", "minilm_zero_shot", "mpnet_zero_shot")
 @dataclass(frozen=True)
 class BaselineConfig:
     models: tuple[str, ...] = BASELINES
-    item_fields: tuple[str, ...] = ("title", "brand", "category")
+    item_fields: tuple[str, ...] = ITEM_FIELDS
     k: int = 10
     seed: int = 0
     splits: tuple[str, ...] = ("test", "all")

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
+from components.contracts import write_text_atomic
+
 COLUMNS = ["ndcg@10", "recall@10", "precision@10", "mrr", "irrelevant_rate@10"]
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def merge_results(path: Path, models: dict, meta: dict | None = None) -> dict:
@@ -26,7 +18,7 @@ def merge_results(path: Path, models: dict, meta: dict | None = None) -> dict:
     data.setdefault("models", {}).update(models)
     if meta:
         data.setdefault("meta", {}).update(meta)
-    _atomic_write(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=True) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=True) + "\n")
     return data
 
 
@@ -64,7 +56,7 @@ def write_markdown(path: Path, data: dict, title: str = "Offline quality") -> st
     if meta:
         parts += ["", "```json", json.dumps(meta, indent=2, sort_keys=True), "```"]
     text = "\n".join(parts) + "\n"
-    _atomic_write(Path(path), text)
+    write_text_atomic(Path(path), text)
     return text
 
 

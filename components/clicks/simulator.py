@@ -29,19 +29,27 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from components.baselines.rankers import BM25Ranker
+from components.config import STEP_CONFIG, load_yaml
+from components.contracts import (
+    CLICKS_FILE,
+    FILTERED_FILE,
+    ITEM_FIELDS,
+    read_jsonl,
+    write_jsonl_atomic,
+)
 from components.data.esci import GRADES, Item, Judgment
 
 DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=STEP_CONFIG)
 class ClickConfig:
     seed: int = 7
     results_per_query: int = 20
-    item_fields: tuple[str, ...] = ("title", "brand", "category")
+    item_fields: tuple[str, ...] = ITEM_FIELDS
     sessions_median: float = 400.0
     sessions_sigma: float = 1.0
     position_eta: float = 1.0
@@ -63,14 +71,10 @@ class ClickConfig:
             raise ValueError("filter_drop probabilities must lie in [0, 1]")
         if self.results_per_query < 1 or self.sessions_median <= 0:
             raise ValueError("results_per_query and sessions_median must be positive")
-        object.__setattr__(self, "item_fields", tuple(self.item_fields))
 
     @classmethod
     def from_yaml(cls, path: Path | str = DEFAULT_CONFIG, **overrides) -> ClickConfig:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-        data.update(overrides)
-        return cls(**data)
+        return load_yaml(cls, path, **overrides)
 
 
 @dataclass(frozen=True)
@@ -98,12 +102,9 @@ class ClickLog:
     def save(self, directory: Path | str) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        with open(directory / "clicks.jsonl", "w", encoding="utf-8") as fh:
-            for r in self.records:
-                fh.write(json.dumps(asdict(r)) + "\n")
-        with open(directory / "filtered.jsonl", "w", encoding="utf-8") as fh:
-            for q, i in self.filtered:
-                fh.write(json.dumps({"query_id": q, "item_id": i}) + "\n")
+        write_jsonl_atomic(directory / CLICKS_FILE, (asdict(r) for r in self.records))
+        write_jsonl_atomic(directory / FILTERED_FILE,
+                           ({"query_id": q, "item_id": i} for q, i in self.filtered))
         if self.config is not None:
             cfg = asdict(self.config)
             cfg["item_fields"] = list(cfg["item_fields"])
@@ -112,9 +113,9 @@ class ClickLog:
     @classmethod
     def load(cls, directory: Path | str) -> ClickLog:
         directory = Path(directory)
-        records = [ClickRecord(**row) for row in _read_jsonl(directory / "clicks.jsonl")]
-        filtered = [(row["query_id"], row["item_id"])
-                    for row in _read_jsonl(directory / "filtered.jsonl")]
+        records = read_jsonl(directory / CLICKS_FILE, lambda row: ClickRecord(**row))
+        filtered = read_jsonl(directory / FILTERED_FILE,
+                              lambda row: (row["query_id"], row["item_id"]))
         return cls(records=records, filtered=filtered)
 
     def summary(self) -> dict:
@@ -123,11 +124,6 @@ class ClickLog:
         return {"shown_pairs": len(self.records), "filtered_pairs": len(self.filtered),
                 "clicked_pairs": sum(r.clicks > 0 for r in self.records),
                 "impressions": imps, "clicks": clicks, "ctr": clicks / imps if imps else 0.0}
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
 
 
 def _rng(seed: int, *key: str) -> np.random.Generator:

@@ -13,6 +13,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.contracts import (
+    BUNDLE_MANIFEST_FILE,
+    ITEMS_FILE,
+    JUDGMENTS_FILE,
+    KEYPHRASES_FILE,
+    SPLIT_FILE,
+    read_jsonl,
+    write_jsonl_atomic,
+)
 from components.data.errors import DataError
 from components.data.esci import (
     JUDGMENT_COLUMNS,
@@ -62,37 +71,30 @@ class DataBundle:
     def save(self, directory: Path | str) -> dict:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        with gzip.open(d / "items.jsonl.gz", "wt", encoding="utf-8") as fh:
+        with gzip.open(d / ITEMS_FILE, "wt", encoding="utf-8") as fh:
             for it in self.items.values():
                 record = it.to_dict()
                 record["product_id"] = record.pop("item_id")
                 fh.write(json.dumps(record) + "\n")
-        with open(d / "judgments.csv", "w", newline="", encoding="utf-8") as fh:
+        with open(d / JUDGMENTS_FILE, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(JUDGMENT_COLUMNS)
             for j in self.judgments:
                 w.writerow([j.query_id, j.query, j.item_id, j.grade])
-        (d / "split.json").write_text(json.dumps(self.split.to_dict(), indent=1))
-        with open(d / "keyphrases.jsonl", "w", encoding="utf-8") as fh:
-            for k in self.keyphrases:
-                fh.write(json.dumps(k.to_dict()) + "\n")
+        (d / SPLIT_FILE).write_text(json.dumps(self.split.to_dict(), indent=1))
+        write_jsonl_atomic(d / KEYPHRASES_FILE, (k.to_dict() for k in self.keyphrases))
         manifest = self.manifest()
-        (d / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        (d / BUNDLE_MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
         return manifest
 
     @classmethod
     def load(cls, directory: Path | str) -> DataBundle:
         d = Path(directory)
-        if not (d / "manifest.json").is_file():
-            raise DataError(d / "manifest.json", "not a prepared data set (no manifest)")
-        items = load_items(path=d / "items.jsonl.gz")
-        judgments = load_judgments(path=d / "judgments.csv")
-        split = QuerySplit.from_dict(json.loads((d / "split.json").read_text()))
-        keyphrases = []
-        with open(d / "keyphrases.jsonl", encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                try:
-                    keyphrases.append(Keyphrase(**json.loads(line)))
-                except (json.JSONDecodeError, TypeError) as exc:
-                    raise DataError(d / "keyphrases.jsonl", str(exc), line=lineno) from None
+        if not (d / BUNDLE_MANIFEST_FILE).is_file():
+            raise DataError(d / BUNDLE_MANIFEST_FILE, "not a prepared data set (no manifest)")
+        items = load_items(path=d / ITEMS_FILE)
+        judgments = load_judgments(path=d / JUDGMENTS_FILE)
+        split = QuerySplit.from_dict(json.loads((d / SPLIT_FILE).read_text()))
+        keyphrases = read_jsonl(d / KEYPHRASES_FILE, lambda row: Keyphrase(**row),
+                                lambda path, line, exc: DataError(path, str(exc), line=line))
         return cls(items, judgments, split, keyphrases)

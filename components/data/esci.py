@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from components.contracts import ITEM_FIELDS, ITEM_TEXT_MAX_CHARS, item_text
 from components.data.errors import DataError
 from components.settings import data_dir
 
@@ -41,15 +42,10 @@ class Item:
     rating: float | None = None
     rating_count: int = 0
 
-    def text(self, fields: Iterable[str] = ("title", "brand", "category"),
-             max_chars: int = 512) -> str:
-        """The item rendered as one string for encoders: chosen fields joined by ' | '."""
-        parts = []
-        for name in fields:
-            value = getattr(self, name)
-            if value:
-                parts.append(str(value).replace("\n", " ").strip())
-        return " | ".join(parts)[:max_chars]
+    def text(self, fields: Iterable[str] = ITEM_FIELDS,
+             max_chars: int = ITEM_TEXT_MAX_CHARS) -> str:
+        """The item as the models see it (:func:`components.contracts.item_text`)."""
+        return item_text(self, fields, max_chars)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -18,11 +18,11 @@ def evaluate(data: Input[Dataset], student: Input[Model], cross_encoder: Input[M
     from pathlib import Path
 
     from components.baselines.rankers import EncoderRanker
+    from components.contracts import ITEM_FIELDS as fields
     from components.data.bundle import DataBundle
     from components.evaluation.evaluate import evaluate_ranker, metrics_markdown
-    from components.training.cross_encoder import CrossEncoderScorer
+    from components.models.cross_encoder import CrossEncoderScorer
 
-    fields = ("title", "brand", "category")
     dims = [int(d) for d in dims]  # KFP hands list values over as JSON numbers (floats)
     bundle = DataBundle.load(data.path)
     judgments = bundle.judgments_in(split)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field
 from pathlib import Path
 
-import yaml
+from pydantic.dataclasses import dataclass
+
+from components.config import STEP_CONFIG, load_yaml
 
 DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
 
@@ -15,7 +17,7 @@ model running ONNX Runtime (CPU) or torch fp16 (CUDA). ``auto`` takes TensorRT w
 imported, else ``python-onnx``, the one target the PyPI Triton server can serve."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STEP_CONFIG)
 class ExportConfig:
     max_seq_length: int = 128
     opset: int = 17
@@ -42,7 +44,6 @@ class ExportConfig:
     torch_device: str = "cuda"
 
     def __post_init__(self):
-        object.__setattr__(self, "preferred_batch_sizes", tuple(self.preferred_batch_sizes))
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
         if self.max_seq_length < 8 or self.max_batch_size < 1 or self.version < 1:
@@ -62,10 +63,4 @@ class ExportConfig:
 
     @classmethod
     def from_yaml(cls, path: Path | str = DEFAULT_CONFIG, **overrides) -> ExportConfig:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-        data.update(overrides)
-        return cls(**data)
-
-    def with_(self, **changes) -> ExportConfig:
-        return replace(self, **changes)
+        return load_yaml(cls, path, **overrides)

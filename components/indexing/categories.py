@@ -9,14 +9,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
+from components.contracts import top_level_category
 from components.data import Item, Judgment, Keyphrase
-
-CATEGORY_SEPARATOR = ">"
-
-
-def top_level_category(category_path: str) -> str:
-    """``"Home & Kitchen > Furniture > Beds"`` -> ``"Home & Kitchen"`` ('' when empty)."""
-    return category_path.split(CATEGORY_SEPARATOR, 1)[0].strip()
 
 
 def keyphrase_categories(keyphrases: list[Keyphrase], judgments: list[Judgment],

@@ -18,6 +18,7 @@ def build_index(data: Input[Dataset], student: Input[Model], index: Output[Artif
     """
     from pathlib import Path
 
+    from components.contracts import INDEX_DB_FILE, INDEX_MANIFEST_FILE
     from components.data.bundle import DataBundle
     from components.indexing.builder import build_keyphrase_index, keyphrase_records
     from components.indexing.categories import keyphrase_categories
@@ -26,14 +27,14 @@ def build_index(data: Input[Dataset], student: Input[Model], index: Output[Artif
 
     out = Path(index.path)
     out.mkdir(parents=True, exist_ok=True)
-    config = IndexConfig.from_yaml(uri=milvus_uri or str(out / "keyphrases.db"), alias=alias)
+    config = IndexConfig.from_yaml(uri=milvus_uri or str(out / INDEX_DB_FILE), alias=alias)
     bundle = DataBundle.load(data.path)
     categories = keyphrase_categories(bundle.keyphrases, bundle.judgments, bundle.items,
                                       config.source_categories)
     encoder = SentenceTransformerEncoder(student.path, config.embed_batch_size, model_version)
     manifest = build_keyphrase_index(keyphrase_records(bundle.keyphrases, categories), encoder,
                                      config, model_version)
-    manifest.save(out / "index_manifest.json")
+    manifest.save(out / INDEX_MANIFEST_FILE)
     index.metadata.update({"uri": manifest.uri, "alias": manifest.alias,
                            "collection": manifest.collection, "model_version": model_version})
     metrics.log_metric("keyphrases", manifest.count)

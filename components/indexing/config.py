@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import field
 from pathlib import Path
 
-import yaml
+from pydantic.dataclasses import dataclass
 
+from components.config import STEP_CONFIG, load_yaml
+from components.contracts import INDEX_DB_FILE, ITEM_FIELDS
 from components.settings import artifacts_dir
 
 DEFAULT_YAML = Path(__file__).with_name("index.yaml")
 
 
-@dataclass
+@dataclass(frozen=True, config=STEP_CONFIG)
 class IndexConfig:
     """How the keyphrase collection is laid out and indexed.
 
@@ -38,12 +40,12 @@ class IndexConfig:
     metric_type: str = "IP"
     index_params: dict = field(default_factory=lambda: {"M": 16, "efConstruction": 200})
     search_params: dict = field(default_factory=lambda: {"ef": 96})
-    scalar_index_types: list[str] = field(default_factory=lambda: ["INVERTED", "Trie"])
+    scalar_index_types: tuple[str, ...] = ("INVERTED", "Trie")
     keep_versions: int = 2
     embed_batch_size: int = 64
     insert_batch_size: int = 1000
     request_timeout_s: float = 120.0
-    item_fields: list[str] = field(default_factory=lambda: ["title", "brand", "category"])
+    item_fields: tuple[str, ...] = ITEM_FIELDS
     source_categories: dict = field(default_factory=lambda: {"wands": "Home & Kitchen"})
 
     def __post_init__(self):
@@ -60,17 +62,11 @@ class IndexConfig:
 
     @property
     def resolved_uri(self) -> str:
-        return self.uri or str(artifacts_dir() / "index" / "keyphrases.db")
+        return self.uri or str(artifacts_dir() / "index" / INDEX_DB_FILE)
 
     @classmethod
     def from_yaml(cls, path: Path | str = DEFAULT_YAML, **overrides) -> IndexConfig:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-        known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise ValueError(f"{path}: unknown index settings {sorted(unknown)}")
-        raw.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**raw)
+        return load_yaml(cls, path, **overrides)
 
 
 def is_local_uri(uri: str) -> bool:

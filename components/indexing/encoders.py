@@ -5,11 +5,12 @@ Both return L2-normalised float32 rows, the form the index's inner-product metri
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from components.contracts import EMBED_INPUT, EMBED_MODEL, EMBED_OUTPUT
 
 
 class KeyphraseEncoder(Protocol):
@@ -51,15 +52,23 @@ class TritonEncoder:
         self.timeout_s = timeout_s
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        return asyncio.run(self._encode(texts))
+        import tritonclient.grpc as triton
 
-    async def _encode(self, texts: list[str]) -> np.ndarray:
-        from serving.gateway.triton_client import TritonModelClient
-
-        client = TritonModelClient(self.grpc_url)
+        client = triton.InferenceServerClient(self.grpc_url)
         try:
-            parts = [await client.embed_texts(texts[i:i + self.batch_size], self.timeout_s)
+            parts = [self._embed(client, texts[i:i + self.batch_size])
                      for i in range(0, len(texts), self.batch_size)]
         finally:
-            await client.close()
+            client.close()
         return l2_normalize(np.concatenate(parts)) if parts else np.zeros((0, 0), np.float32)
+
+    def _embed(self, client, texts: list[str]) -> np.ndarray:
+        import tritonclient.grpc as triton
+
+        tensor = triton.InferInput(EMBED_INPUT, [len(texts), 1], "BYTES")
+        tensor.set_data_from_numpy(np.array([[t.encode("utf-8")] for t in texts],
+                                            dtype=np.object_))
+        result = client.infer(EMBED_MODEL, [tensor],
+                              outputs=[triton.InferRequestedOutput(EMBED_OUTPUT)],
+                              client_timeout=self.timeout_s)
+        return np.asarray(result.as_numpy(EMBED_OUTPUT), dtype=np.float32).reshape(len(texts), -1)

@@ -18,6 +18,13 @@ import numpy as np
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
+from components.contracts import (
+    INDEX_OUTPUT_FIELDS,
+    IndexVersion,
+    category_filter,
+    manifest_collection,
+    version_from_row,
+)
 from components.indexing.config import IndexConfig, is_local_uri
 
 log = logging.getLogger(__name__)
@@ -26,7 +33,6 @@ TEXT_MAX = 512
 CATEGORY_MAX = 256
 CATEGORIES_JSON_MAX = 16384
 MANIFEST_VECTOR_DIM = 2  # Milvus needs a vector field in every collection
-OUTPUT_FIELDS = ["text", "normalized", "source", "keyphrase_class", "category"]
 
 
 @dataclass(frozen=True)
@@ -39,19 +45,6 @@ class KeyphraseRecord:
     source: str
     keyphrase_class: str
     category: str
-
-
-@dataclass(frozen=True)
-class IndexVersion:
-    """A published build: which collection, which model embedded it, what it holds."""
-
-    collection: str
-    model_version: str
-    dim: int
-    count: int
-    categories: tuple[str, ...]
-    created_at: str
-    metric_type: str
 
 
 def connect(uri: str, timeout_s: float = 30.0) -> MilvusClient:
@@ -76,7 +69,7 @@ class KeyphraseStore:
     def __init__(self, config: IndexConfig, client: MilvusClient | None = None):
         self.config = config
         self.client = client or connect(config.resolved_uri, config.request_timeout_s)
-        self.manifest_name = f"{config.alias}_versions"
+        self.manifest_name = manifest_collection(config.alias)
         self._loaded: set[str] = set()
 
     # --- schema -------------------------------------------------------------------------
@@ -208,7 +201,7 @@ class KeyphraseStore:
             self._loaded.add(target)
         result = self.client.search(
             target, data=[v.astype(np.float32).tolist() for v in vectors],
-            limit=limit, filter=category_filter(category), output_fields=OUTPUT_FIELDS,
+            limit=limit, filter=category_filter(category), output_fields=INDEX_OUTPUT_FIELDS,
             search_params={"metric_type": self.config.metric_type,
                            "params": self.config.search_params})
         return [list(hits) for hits in result]
@@ -227,13 +220,3 @@ def release_lite(uri: str) -> None:
     server_manager_instance.release_server(uri)
 
 
-def category_filter(category: str | None) -> str:
-    """A Milvus boolean expression selecting one category ('' when no filter)."""
-    return f"category == {json.dumps(category)}" if category else ""
-
-
-def version_from_row(row: dict) -> IndexVersion:
-    return IndexVersion(
-        collection=row["collection"], model_version=row["model_version"], dim=int(row["dim"]),
-        count=int(row["count"]), categories=tuple(json.loads(row["categories"])),
-        created_at=row["created_at"], metric_type=row["metric_type"])

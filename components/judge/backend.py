@@ -24,11 +24,3 @@ class JudgeBackend(Protocol):
         answer comes back with status "unreadable" and its raw text."""
         ...
 
-
-def make_backend(config) -> JudgeBackend:
-    """The backend a JudgeConfig names."""
-    if config.backend == "openai":
-        from components.judge.remote import OpenAIJudge
-        return OpenAIJudge.from_config(config)
-    from components.judge.local import LocalJudge
-    return LocalJudge.from_config(config)

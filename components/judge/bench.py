@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from components.contracts import ITEM_FIELDS
 from components.data import load_items, load_judgments, split_queries
 from components.judge.backend import JudgeRequest
 from components.judge.candidates import eval_sample
@@ -141,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--layout", default=None, choices=("query_first", "product_first"),
                         help="default: the rubric's own")
     parser.add_argument("--fields", nargs="+", default=None,
-                        choices=("title", "brand", "category"),
+                        choices=ITEM_FIELDS,
                         help="product fields in the prompt (default: the rubric's own)")
     parser.add_argument("--splits", nargs="+", default=["validation", "test"],
                         choices=("validation", "test"),

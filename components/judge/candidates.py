@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 import numpy as np
-import yaml
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from components.config import STEP_CONFIG, load_yaml
+from components.contracts import ITEM_FIELDS
 from components.data.esci import GRADES, Item, Judgment
 from components.data.splits import QuerySplit
 from components.judge.pairs import CandidatePair
@@ -33,14 +35,14 @@ DEFAULT_CONFIG = Path(__file__).with_name("candidates.yaml")
 SOURCE_ORDER = ("clicked", "shown", "filtered", "retrieved", "random")
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=STEP_CONFIG)
 class CandidateConfig:
     budget: int = 2000
     shares: Mapping[str, float] = field(default_factory=lambda: {
         "clicked": 0.25, "shown": 0.25, "filtered": 0.15, "retrieved": 0.2, "random": 0.15})
     retrieval_top_k: int = 10
     retrieval_max_items: int = 3000   # items the zero-shot encoder embeds (sampled)
-    item_fields: tuple[str, ...] = ("title", "brand", "category")
+    item_fields: tuple[str, ...] = ITEM_FIELDS
     seed: int = 11
 
     def __post_init__(self) -> None:
@@ -50,13 +52,10 @@ class CandidateConfig:
             raise ValueError("shares must be >= 0 and not all 0")
         if self.budget < 0:
             raise ValueError("budget must be >= 0")
-        object.__setattr__(self, "item_fields", tuple(self.item_fields))
 
     @classmethod
     def from_yaml(cls, path: Path | str = DEFAULT_CONFIG, **overrides) -> CandidateConfig:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**data)
+        return load_yaml(cls, path, **overrides)
 
 
 def _rng(seed: int, *key: str) -> np.random.Generator:
@@ -158,10 +157,6 @@ def eval_sample(judgments: Sequence[Judgment], split: QuerySplit, per_grade: int
                       key=lambda j: (j.query_id, j.item_id))
         out.extend(_sample(pool, per_grade, _rng(seed, "eval", grade)))
     return out
-
-
-def eval_candidates(sample: Sequence[Judgment]) -> list[CandidatePair]:
-    return [CandidatePair(j.item_id, j.query, j.query_id, "eval") for j in sample]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

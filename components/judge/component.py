@@ -28,9 +28,10 @@ def generate_candidates(data: Input[Dataset], clicks: Input[Dataset],
     from pathlib import Path
 
     from components.clicks.simulator import ClickLog
+    from components.contracts import CANDIDATES_FILE
     from components.data.bundle import DataBundle
     from components.judge.candidates import DEFAULT_CONFIG, CandidateConfig, training_candidates
-    from components.judge.pairs import CANDIDATES_FILE, save_candidates
+    from components.judge.pairs import save_candidates
 
     bundle = DataBundle.load(data.path)
     overrides = {"retrieval_max_items": retrieval_max_items} if retrieval_max_items > 0 else {}
@@ -65,12 +66,12 @@ def judge_pairs(data: Input[Dataset], candidates: Input[Dataset], labels: Output
     import dataclasses
     from pathlib import Path
 
+    from components.contracts import CANDIDATES_FILE, LABELS_FILE
     from components.data.bundle import DataBundle
-    from components.judge.backend import make_backend
     from components.judge.config import load_config
-    from components.judge.labels import LABELS_FILE, save_teacher_labels
-    from components.judge.pairs import CANDIDATES_FILE, load_candidates
-    from components.judge.run import judge_candidates, teacher_labels
+    from components.judge.labels import save_teacher_labels
+    from components.judge.pairs import load_candidates
+    from components.judge.run import judge_candidates, make_backend, teacher_labels
     from components.judge.store import JudgmentStore
     from components.settings import cache_dir
 

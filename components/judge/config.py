@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any, get_type_hints
 
-import yaml
+from pydantic.dataclasses import dataclass
 
+from components.config import STEP_CONFIG, load_yaml
 from components.judge.rubric import RenderLimits, rubric_by_version, rubric_for
 
 DEFAULT_CONFIG = Path(__file__).with_name("judge.yaml")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STEP_CONFIG)
 class EndpointConfig:
     """An OpenAI-compatible chat-completions endpoint (vLLM, TGI, NIM, Triton's frontend)."""
 
@@ -29,7 +28,7 @@ class EndpointConfig:
     top_logprobs: int = 10
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STEP_CONFIG)
 class JudgeConfig:
     backend: str = "local"                      # "local" (transformers) | "openai" (HTTP)
     model: str = "qwen2.5-coder-0.5b-instruct"  # judge model name (weights.JUDGE_WEIGHTS)
@@ -82,22 +81,6 @@ class JudgeConfig:
         return self.model
 
 
-def from_dict(cls, data: dict[str, Any] | None):
-    """Build dataclass ``cls`` from a dict, nested dataclasses included; unknown keys fail."""
-    data = dict(data or {})
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"{cls.__name__}: unknown keys {unknown}; known: {sorted(names)}")
-    hints = get_type_hints(cls)
-    for name, value in list(data.items()):
-        if dataclasses.is_dataclass(hints[name]) and isinstance(value, dict):
-            data[name] = from_dict(hints[name], value)
-    return cls(**data)
-
-
 def load_config(path: Path | str | None = None, **overrides) -> JudgeConfig:
     """The YAML config (default: judge.yaml), with top-level overrides applied."""
-    raw = yaml.safe_load(Path(path or DEFAULT_CONFIG).read_text()) or {}
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    return from_dict(JudgeConfig, raw)
+    return load_yaml(JudgeConfig, path or DEFAULT_CONFIG, **overrides)

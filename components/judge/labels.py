@@ -11,15 +11,13 @@ Unreadable rows keep ``probs``/``p_relevant``/``grade`` as null.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from components.contracts import read_jsonl, write_jsonl_atomic
 from components.judge.rubric import GRADES
 
-LABELS_FILE = "teacher_labels.jsonl"  # inside a teacher-labels Dataset directory
 # "judged": a pair of the human-judged set, labelled by the judge without its human grade
 # (bench.cv: the folds' students keep their train queries' pairs)
 SOURCES = ("clicked", "shown", "retrieved", "filtered", "random", "eval", "judged")
@@ -61,22 +59,6 @@ class TeacherLabel:
         return asdict(self)
 
 
-def write_jsonl_atomic(path: Path | str, rows: Iterable[dict]) -> int:
-    """Write dicts as JSONL atomically (a synced temp file renamed into place); the count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    count = 0
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return count
-
-
 def save_teacher_labels(path: Path | str, labels: Iterable[TeacherLabel]) -> int:
     """Write labels as JSONL (atomically: a temp file renamed into place). Returns the count."""
     return write_jsonl_atomic(path, (label.to_dict() for label in labels))
@@ -84,17 +66,9 @@ def save_teacher_labels(path: Path | str, labels: Iterable[TeacherLabel]) -> int
 
 def load_teacher_labels(path: Path | str, ok_only: bool = True) -> list[TeacherLabel]:
     """Read labels; a malformed line raises LabelError naming the file and line."""
-    path = Path(path)
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                label = TeacherLabel(**json.loads(line))
-            except (json.JSONDecodeError, TypeError, LabelError) as exc:
-                raise LabelError(f"{path}:{lineno}: {exc}") from None
-            if ok_only and label.status != "ok":
-                continue
-            out.append(label)
-    return out
+    labels = read_jsonl(path, lambda row: TeacherLabel(**row), _label_error)
+    return [label for label in labels if label.status == "ok" or not ok_only]
+
+
+def _label_error(path: str, line: int, exc: Exception) -> LabelError:
+    return LabelError(f"{path}:{line}: {exc}")

@@ -30,6 +30,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from components.data.esci import Item
+from components.device import compute_dtype, pick_device
 from components.judge.backend import JudgeRequest
 from components.judge.reading import SoftLabel, grade_token_ids, soft_labels_from_logits
 from components.judge.rubric import (
@@ -46,14 +47,6 @@ _MARK = "\u2063PAIR\u2063"  # placeholder that splits the rendered template into
 _TEMPLATE_ITEM = Item(item_id="template", title="template")
 
 
-def pick_device(device: str = "auto") -> tuple[torch.device, torch.dtype]:
-    """cuda + bf16 when a GPU is present (or asked for), else cpu + fp32."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    return dev, (torch.bfloat16 if dev.type == "cuda" else torch.float32)
-
-
 def split_template(tokenizer, limits: RenderLimits, rubric: Rubric) -> tuple[str, str]:
     """The rendered chat template around the user message: (prefix, tail). A prompt is
     ``prefix + render_user_message(...) + tail``."""
@@ -68,7 +61,7 @@ def split_template(tokenizer, limits: RenderLimits, rubric: Rubric) -> tuple[str
     return prefix, rest
 
 
-def item_text(item: Item, limits: RenderLimits, rubric: Rubric) -> str:
+def item_prompt_part(item: Item, limits: RenderLimits, rubric: Rubric) -> str:
     """The item part of a product_first prompt: the product block and the newline after it.
     It ends right after a newline: no tokenizer's pre-tokenizer merges across that cut."""
     return render_product(item, limits, rubric.fields) + "\n"
@@ -93,7 +86,8 @@ class LocalJudge:
         if threads:
             torch.set_num_threads(threads)
         self.model_name = model_name
-        self.device, self.dtype = pick_device(device)
+        self.device = pick_device(device)
+        self.dtype = compute_dtype(self.device)
         self.batch_size = batch_size
         self.prefix_cache = prefix_cache
         self.item_prefix = item_prefix
@@ -161,7 +155,7 @@ class LocalJudge:
     def split_suffix_text(self, request: JudgeRequest) -> tuple[str, str]:
         """``suffix_text`` as (item part, pair part): the product block with the newline
         after it, then the rest. Only for product_first rubrics."""
-        item = item_text(request.item, self.limits, self.rubric)
+        item = item_prompt_part(request.item, self.limits, self.rubric)
         suffix = self.suffix_text(request)
         if self.rubric.layout != "product_first" or not suffix.startswith(item):
             raise ValueError(f"{self.rubric.version}: the prompt does not start with the "

@@ -45,9 +45,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-import yaml
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from tqdm.auto import tqdm
 
+from components.config import STEP_CONFIG, load_yaml
 from components.judge.backend import JudgeRequest
 from components.judge.reading import RELEVANT
 from components.judge.rubric import GRADES
@@ -61,7 +62,7 @@ ESCI_GAINS: dict[str, float] = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
 CARD_JSON = "judge_lora.json"
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=STEP_CONFIG)
 class JudgeLoraConfig:
     """LoRA fine-tuning of the judge. Loads from YAML with ``JudgeLoraConfig.from_file``."""
 
@@ -81,8 +82,6 @@ class JudgeLoraConfig:
     gains: dict[str, float] = field(default_factory=lambda: dict(ESCI_GAINS))  # grade -> target
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "target_modules", tuple(self.target_modules))
-        object.__setattr__(self, "gains", {str(k): float(v) for k, v in self.gains.items()})
         checks = [
             (isinstance(self.r, int) and self.r >= 1, f"r must be an int >= 1, got {self.r}"),
             (self.alpha > 0, f"alpha must be > 0, got {self.alpha}"),
@@ -109,10 +108,7 @@ class JudgeLoraConfig:
 
     @classmethod
     def from_file(cls, path: Path | str, **overrides) -> JudgeLoraConfig:
-        from components.judge.config import from_dict
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-        raw.update({k: v for k, v in overrides.items() if v is not None})
-        return from_dict(cls, raw)
+        return load_yaml(cls, path, **overrides)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from components.judge.labels import SOURCES, LabelError, write_jsonl_atomic
-
-CANDIDATES_FILE = "candidates.jsonl"  # inside a candidates Dataset directory
+from components.contracts import read_jsonl, write_jsonl_atomic
+from components.judge.labels import SOURCES, LabelError
 
 
 @dataclass(frozen=True)
@@ -36,13 +34,5 @@ def save_candidates(path: Path | str, pairs: Iterable[CandidatePair]) -> int:
 
 
 def load_candidates(path: Path | str) -> list[CandidatePair]:
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                out.append(CandidatePair(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError, LabelError) as exc:
-                raise LabelError(f"{path}:{lineno}: {exc}") from None
-    return out
+    return read_jsonl(path, lambda row: CandidatePair(**row),
+                      lambda where, line, exc: LabelError(f"{where}:{line}: {exc}"))

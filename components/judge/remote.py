@@ -4,7 +4,8 @@ Asks for one short greedy answer with ``logprobs``/``top_logprobs``; the first t
 logprobs give the soft label where the server returns them, else the answer text gives a
 one-hot label. The API key is read from the environment variable the config names (never
 from a file). Requests run on a bounded thread pool (``max_concurrency``), each with a
-timeout; 429, 5xx, connection errors and timeouts are retried with exponential backoff,
+timeout (``requests``, one pooled session per worker thread); 429, 5xx, connection errors and
+timeouts are retried by ``tenacity`` with exponential backoff (or the server's Retry-After),
 other 4xx are not. A request still failing after its retries raises EndpointError: the run
 stops, the pairs committed so far stay stored, and a re-run resumes.
 """
@@ -13,11 +14,13 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from components.judge.backend import JudgeRequest
 from components.judge.config import EndpointConfig
@@ -29,6 +32,14 @@ TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 class EndpointError(RuntimeError):
     """The endpoint refused a request, or kept failing after every retry."""
+
+
+class TransientError(Exception):
+    """A failure worth retrying; ``retry_after`` is the server's Retry-After, if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class OpenAIJudge:
@@ -43,6 +54,7 @@ class OpenAIJudge:
         self.prompt_version = rubric.version
         self.url = endpoint.base_url.rstrip("/") + "/chat/completions"
         self._sleep = sleep
+        self._local = threading.local()  # one pooled session per worker thread
         self.retries = 0  # transient failures retried so far (for reports and tests)
 
     @classmethod
@@ -57,40 +69,60 @@ class OpenAIJudge:
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
-    def _body(self, request: JudgeRequest) -> bytes:
-        return json.dumps({
+    def _body(self, request: JudgeRequest) -> dict:
+        return {
             "model": self.endpoint.model,
             "messages": chat_messages(request.item, request.keyphrase, self.limits, self.rubric),
             "max_tokens": 4, "temperature": 0.0,
             "logprobs": True, "top_logprobs": self.endpoint.top_logprobs,
-        }).encode()
+        }
 
-    def _post(self, body: bytes) -> dict:
-        """One request with retries on transient failures only."""
-        delay = self.endpoint.backoff_s
-        for attempt in range(self.endpoint.max_retries + 1):
-            req = urllib.request.Request(self.url, data=body, headers=self._headers(),
-                                         method="POST")
-            try:
-                with urllib.request.urlopen(req, timeout=self.endpoint.timeout_s) as resp:
-                    return json.loads(resp.read())
-            except urllib.error.HTTPError as exc:
-                if exc.code not in TRANSIENT_STATUS:
-                    detail = exc.read()[:200].decode(errors="replace")
-                    raise EndpointError(f"{self.url}: HTTP {exc.code} (not retried): "
-                                        f"{detail}") from None
-                error = f"HTTP {exc.code}"
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-                error = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
-            except json.JSONDecodeError as exc:
-                raise EndpointError(f"{self.url}: response is not JSON ({exc})") from None
-            if attempt == self.endpoint.max_retries:
-                raise EndpointError(f"{self.url}: {error} after "
-                                    f"{self.endpoint.max_retries} retries")
-            self.retries += 1
-            self._sleep(delay)
-            delay = min(delay * 2, self.endpoint.backoff_max_s)
-        raise AssertionError("unreachable")
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    def _post_once(self, body: dict) -> dict:
+        """One request: the JSON answer; TransientError for what is worth retrying."""
+        try:
+            resp = self._session().post(self.url, json=body, headers=self._headers(),
+                                        timeout=self.endpoint.timeout_s)
+        except requests.Timeout as exc:
+            raise TransientError(f"timeout: {exc}") from None
+        except requests.ConnectionError as exc:
+            raise TransientError(f"ConnectionError: {exc}") from None
+        if resp.status_code in TRANSIENT_STATUS:
+            raise TransientError(f"HTTP {resp.status_code}", _retry_after(resp))
+        if resp.status_code >= 400:
+            raise EndpointError(f"{self.url}: HTTP {resp.status_code} (not retried): "
+                                f"{resp.text[:200]}")
+        try:
+            return resp.json()
+        except ValueError as exc:
+            raise EndpointError(f"{self.url}: response is not JSON ({exc})") from None
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Exponential backoff from ``backoff_s``, or the server's Retry-After, capped."""
+        exc = state.outcome.exception() if state.outcome else None
+        backoff = self.endpoint.backoff_s * 2 ** (state.attempt_number - 1)
+        retry_after = getattr(exc, "retry_after", None)
+        return min(retry_after if retry_after is not None else backoff,
+                   self.endpoint.backoff_max_s)
+
+    def _count_retry(self, state: RetryCallState) -> None:
+        self.retries += 1
+
+    def _post(self, body: dict) -> dict:
+        """One request with retries on transient failures only (tenacity)."""
+        retrying = Retrying(stop=stop_after_attempt(self.endpoint.max_retries + 1),
+                            retry=retry_if_exception_type(TransientError), wait=self._wait,
+                            sleep=self._sleep, before_sleep=self._count_retry, reraise=True)
+        try:
+            return retrying(self._post_once, body)
+        except TransientError as exc:
+            raise EndpointError(f"{self.url}: {exc} after {self.endpoint.max_retries} "
+                                "retries") from None
 
     def read_response(self, response: dict) -> SoftLabel:
         """Soft label from a chat-completions response; a malformed one is unreadable."""
@@ -116,3 +148,11 @@ class OpenAIJudge:
         workers = max(1, min(self.endpoint.max_concurrency, len(requests)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(self.judge_one, requests))
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    """Retry-After in seconds when the server gave it as a number."""
+    try:
+        return max(float(resp.headers.get("Retry-After", "")), 0.0)
+    except ValueError:
+        return None

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from components.contracts import write_text_atomic
 from components.judge.rubric import PROMPT_VERSION
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def merge_results(path: Path, models: dict[str, dict], extra: dict | None = None) -> dict:
@@ -33,7 +26,7 @@ def merge_results(path: Path, models: dict[str, dict], extra: dict | None = None
             if key in entry:
                 old[key] = entry[key]
     data.update(extra or {})
-    _atomic_write(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
     return data
 
 
@@ -91,7 +84,7 @@ def write_markdown(path: Path, data: dict) -> str:
     if data.get("default_model"):
         lines += ["", f"Default judge: **{data['default_model']}**. {data.get('default_reason', '')}"]
     text = "\n".join(lines) + "\n"
-    _atomic_write(path, text)
+    write_text_atomic(path, text)
     return text
 
 

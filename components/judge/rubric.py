@@ -14,7 +14,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
+from components.config import STEP_CONFIG
+from components.contracts import ITEM_FIELDS
 from components.data.esci import Item
+
+PROMPT_FIELDS: tuple[str, ...] = (*ITEM_FIELDS, "bullet_points")
+"""The product fields a rubric may show the judge: the item text's, and bullet points."""
 
 GRADES: tuple[str, ...] = ("E", "S", "C", "I")
 
@@ -64,7 +71,7 @@ class Rubric:
     question: str
     words: dict[str, str]
     layout: str = "query_first"      # "query_first" | "product_first"
-    fields: tuple[str, ...] = ("title", "brand", "category", "bullet_points")  # product fields
+    fields: tuple[str, ...] = PROMPT_FIELDS  # product fields
 
     def __post_init__(self) -> None:
         if self.answer_mode not in ("graded", "binary"):
@@ -98,7 +105,7 @@ EXACT = Rubric("rubric-v7-exact", "binary", EXACT_QUESTION, {"E": "Yes", "I": "N
 # LocalJudge(..., rubric=EXACT_FULL, limits=EXACT_FULL_LIMITS).
 EXACT_FULL = Rubric("rubric-v7-exact-full", "binary", EXACT_QUESTION, {"E": "Yes", "I": "No"},
                     layout="product_first",
-                    fields=("title", "brand", "category", "bullet_points"))
+                    fields=PROMPT_FIELDS)
 
 # Every named rubric, by version (the version stored with each judgment).
 RUBRICS: dict[str, Rubric] = {r.version: r for r in (GRADED, BINARY, EXACT, EXACT_FULL)}
@@ -136,7 +143,7 @@ PRODUCT_OPEN = "<product>"
 PRODUCT_CLOSE = "</product>"
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=STEP_CONFIG)
 class RenderLimits:
     """Caps (characters) on each rendered field of the seller's text."""
 
@@ -146,6 +153,8 @@ class RenderLimits:
     bullet_points: int = 0     # 0: left out (measured: no help, 40% more tokens)
     keyphrase: int = 120
 
+
+DEFAULT_LIMITS = RenderLimits()
 
 # The caps rubric-v7-exact-full is meant for: bullet points rendered, up to 300 characters.
 EXACT_FULL_LIMITS = RenderLimits(bullet_points=300)
@@ -174,12 +183,12 @@ def escape_text(text: str, max_chars: int) -> str:
     return quoted.replace("<", "\\u003c")
 
 
-def render_product(item: Item, limits: RenderLimits = RenderLimits(),
-                   fields: tuple[str, ...] = ("title", "brand", "category", "bullet_points")
+def render_product(item: Item, limits: RenderLimits = DEFAULT_LIMITS,
+                   fields: tuple[str, ...] = PROMPT_FIELDS
                    ) -> str:
     """The product block: one ``field: "value"`` line per non-empty field of ``fields``."""
     lines = [PRODUCT_OPEN]
-    for name in ("title", "brand", "category", "bullet_points"):
+    for name in PROMPT_FIELDS:
         if name not in fields:
             continue
         value = getattr(item, name)
@@ -190,7 +199,7 @@ def render_product(item: Item, limits: RenderLimits = RenderLimits(),
 
 
 def render_user_message(item: Item, keyphrase: str,
-                        limits: RenderLimits = RenderLimits(),
+                        limits: RenderLimits = DEFAULT_LIMITS,
                         rubric: Rubric = DEFAULT_RUBRIC) -> str:
     """The per-pair part of the prompt (everything after the shared rubric)."""
     query = f"Search query: {escape_text(keyphrase, limits.keyphrase)}"
@@ -199,7 +208,7 @@ def render_user_message(item: Item, keyphrase: str,
     return f"{parts[0]}\n{parts[1]}\n{rubric.question}"
 
 
-def chat_messages(item: Item, keyphrase: str, limits: RenderLimits = RenderLimits(),
+def chat_messages(item: Item, keyphrase: str, limits: RenderLimits = DEFAULT_LIMITS,
                   rubric: Rubric = DEFAULT_RUBRIC) -> list[dict[str, str]]:
     """System rubric, then the pair: for chat endpoints and chat templates."""
     return [{"role": "system", "content": SYSTEM_PROMPT},

@@ -26,6 +26,15 @@ from components.judge.rubric import PROMPT_VERSION
 from components.judge.store import JudgmentStore, StoredJudgment
 
 
+def make_backend(config) -> JudgeBackend:
+    """The backend a JudgeConfig names: the HTTP endpoint's or the local model."""
+    if config.backend == "openai":
+        from components.judge.remote import OpenAIJudge
+        return OpenAIJudge.from_config(config)
+    from components.judge.local import LocalJudge
+    return LocalJudge.from_config(config)
+
+
 @dataclass(frozen=True)
 class RunStats:
     total: int
@@ -90,7 +99,6 @@ def teacher_labels(pairs: Sequence[CandidatePair], store: JudgmentStore, judge_m
 
 def main(argv: list[str] | None = None) -> None:
     from components.data import load_items
-    from components.judge.backend import make_backend
     from components.judge.config import load_config
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

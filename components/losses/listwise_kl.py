@@ -29,7 +29,7 @@ from components.losses.shapes import (
 )
 
 FIX = ("Give each keyphrase a list of >= 2 items with the cross-encoder's P(relevant) per item "
-       "(components.training.datasets.distillation_lists).")
+       "(components.training.examples.distillation_lists).")
 
 
 def listwise_kl_loss(student_scores: torch.Tensor, teacher_probs: torch.Tensor,

@@ -24,7 +24,7 @@ from components.losses.batch import TextBatch, cosine_scores
 from components.losses.shapes import require_2d, require_min_list, require_same_shape
 
 FIX = ("Give each keyphrase a list of >= 2 items with one teacher score per item "
-       "(components.training.datasets.distillation_lists).")
+       "(components.training.examples.distillation_lists).")
 
 
 def margin_mse_loss(student_scores: torch.Tensor, teacher_scores: torch.Tensor,

@@ -6,8 +6,17 @@ own, so serving can keep 256, 128 or 64 of 384 dimensions.
 
 Example::
 
+    >>> from components.losses.pearson import PearsonDistillationLoss
     >>> loss = MatryoshkaLoss(PearsonDistillationLoss(), dims=(384, 64))
-    >>> # loss(keyphrase_emb[B, 384], item_emb[B*L, 384], batch) = mean of the two losses
+    >>> batch = TextBatch(["mug"], ["red mug", "tent", "cup"], list_size=3,
+    ...                   labels=torch.tensor([[0.9, 0.1, 0.6]]))
+    >>> kp, items = torch.randn(1, 384), torch.randn(3, 384)
+    >>> value = loss(kp, items, batch)  # the mean of the loss at 384 and at 64 dimensions
+    >>> inner = PearsonDistillationLoss()
+    >>> both = [inner(truncate_embeddings(kp, d), truncate_embeddings(items, d), batch)
+    ...         for d in (384, 64)]
+    >>> torch.allclose(value, sum(both) / 2)
+    True
 """
 
 from __future__ import annotations

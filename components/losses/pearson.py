@@ -24,7 +24,7 @@ from components.losses.batch import TextBatch, cosine_scores
 from components.losses.shapes import require_2d, require_min_list, require_same_shape
 
 FIX = ("Build distillation examples as one keyphrase with a list of >= 2 pool items and "
-       "their cross-encoder scores (components.training.datasets.distillation_lists).")
+       "their cross-encoder scores (components.training.examples.distillation_lists).")
 
 
 def pearson_distillation_loss(student_scores: torch.Tensor, teacher_scores: torch.Tensor,

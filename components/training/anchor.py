@@ -11,8 +11,8 @@ import tempfile
 import time
 from collections.abc import Sequence
 
+from components.device import pick_device, synchronize
 from components.training.config import StudentConfig
-from components.training.device import pick_device, synchronize
 from components.training.examples import PairExample
 
 

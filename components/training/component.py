@@ -32,9 +32,10 @@ def train_cross_encoder(data: Input[Dataset], labels: Input[Dataset], model: Out
     from pathlib import Path
 
     from components.clicks.simulator import ClickLog
+    from components.contracts import LABELS_FILE
     from components.data.bundle import DataBundle
     from components.evaluation.evaluate import metrics_markdown
-    from components.judge.labels import LABELS_FILE, load_teacher_labels
+    from components.judge.labels import load_teacher_labels
     from components.training.config import DEMO_CONFIG, load_config
     from components.training.cross_encoder import CrossEncoderScorer, train_cross_encoder
     from components.training.experiment import Inputs, _cross_encoder_report
@@ -76,12 +77,12 @@ def score_pairs(data: Input[Dataset], clicks: Input[Dataset], labels: Input[Data
     from pathlib import Path
 
     from components.clicks.simulator import ClickLog
+    from components.contracts import LABELS_FILE, POOL_SCORES_FILE
     from components.data.bundle import DataBundle
-    from components.judge.labels import LABELS_FILE, load_teacher_labels
+    from components.judge.labels import load_teacher_labels
     from components.training.config import DEMO_CONFIG, load_config
     from components.training.cross_encoder import CrossEncoderScorer
     from components.training.experiment import Inputs, score_pool
-    from components.training.pool import POOL_SCORES_FILE
 
     config = load_config(config_path or DEMO_CONFIG)
     inputs = Inputs.from_bundle(DataBundle.load(data.path), ClickLog.load(clicks.path),
@@ -106,12 +107,13 @@ def train_bi_encoder(data: Input[Dataset], clicks: Input[Dataset], labels: Input
     from pathlib import Path
 
     from components.clicks.simulator import ClickLog
+    from components.contracts import LABELS_FILE, POOL_SCORES_FILE
     from components.data.bundle import DataBundle
-    from components.judge.labels import LABELS_FILE, load_teacher_labels
+    from components.judge.labels import load_teacher_labels
     from components.training.config import DEMO_CONFIG, load_config
     from components.training.experiment import Inputs
     from components.training.model_card import write_model_card
-    from components.training.pool import POOL_SCORES_FILE, load_pool_scores
+    from components.training.pool import load_pool_scores
     from components.training.stages import student_examples
     from components.training.student import build_tasks, train_student
 

@@ -6,21 +6,22 @@ The YAML holds one mapping per step: ``pool``, ``cross_encoder``, ``student`` an
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import field
 from pathlib import Path
 
-import yaml
+from pydantic.dataclasses import dataclass
+
+from components.config import STEP_CONFIG, load_yaml
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEMO_CONFIG = CONFIG_DIR / "demo.yaml"
 FULL_CONFIG = CONFIG_DIR / "full.yaml"
 
-ITEM_FIELDS = ("title", "brand", "category")
 STUDENT_TASKS = ("clicks", "sr", "distill", "judge")
 CROSS_ENCODER_OBJECTIVES = ("bce", "kl", "listwise")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STEP_CONFIG)
 class PoolConfig:
     """Which (keyphrase, item) pairs the cross-encoder scores for distillation."""
 
@@ -33,7 +34,7 @@ class PoolConfig:
     batch_size: int = 512
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STEP_CONFIG)
 class CrossEncoderConfig:
     base_model: str = "minilm"           # pretrained name or a sentence-transformers directory
     # "bce" on P(relevant), "kl" on the grade distribution, or "listwise": KL between the
@@ -59,7 +60,7 @@ class CrossEncoderConfig:
             raise ValueError("list_size must be >= 2 and teacher_temperature > 0")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STEP_CONFIG)
 class StudentConfig:
     """Multi-task student: which tasks, their losses, the sampler and the schedule."""
 
@@ -90,8 +91,6 @@ class StudentConfig:
     seed: int = 0
 
     def __post_init__(self):
-        object.__setattr__(self, "tasks", tuple(self.tasks))
-        object.__setattr__(self, "matryoshka_dims", tuple(self.matryoshka_dims))
         unknown = set(self.tasks) - set(STUDENT_TASKS)
         if unknown or not self.tasks:
             raise ValueError(f"tasks must be a non-empty subset of {'/'.join(STUDENT_TASKS)}, "
@@ -105,7 +104,7 @@ class StudentConfig:
             raise ValueError(f"unknown distill_loss {self.distill_loss!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STEP_CONFIG)
 class ExperimentConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     judge_budget: int | None = None      # cap on teacher labels used (None: all)
@@ -115,7 +114,6 @@ class ExperimentConfig:
     cross_encoder_item_side: bool = True  # CE × whole keyphrase universe (slow on CPU)
     max_queries_per_split: int | None = None  # demo/tests: keep only N queries of each split
     max_extra_keyphrases: int | None = None   # demo/tests: keep only N WANDS keyphrases
-    item_side_k: int = 10
     # Cross-encoder settings to try (overrides of ``cross_encoder``, e.g. {learning_rate: 1e-4});
     # the one with the best validation nDCG@10 is shipped and scores the pool. Empty: none.
     cross_encoder_sweep: tuple[dict, ...] = ()
@@ -124,17 +122,13 @@ class ExperimentConfig:
     distill_weights: tuple[float, ...] = ()
 
     def __post_init__(self):
-        object.__setattr__(self, "seeds", tuple(self.seeds))
-        object.__setattr__(self, "cross_encoder_sweep", tuple(dict(d) for d in
-                                                               self.cross_encoder_sweep))
-        object.__setattr__(self, "distill_weights", tuple(float(w) for w in self.distill_weights))
         if any(w <= 0 for w in self.distill_weights):
             raise ValueError(f"distill_weights must be > 0, got {self.distill_weights}")
         for override in self.cross_encoder_sweep:
             CrossEncoderConfig(**override)  # unknown keys / bad values fail here
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STEP_CONFIG)
 class TrainingConfig:
     pool: PoolConfig = field(default_factory=PoolConfig)
     cross_encoder: CrossEncoderConfig = field(default_factory=CrossEncoderConfig)
@@ -150,24 +144,6 @@ def base_model_path(name: str) -> Path:
     return path if path.is_dir() else pretrained_path(name)
 
 
-def _build(cls, data: dict | None):
-    data = dict(data or {})
-    known = {f.name for f in fields(cls)}
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"{cls.__name__}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-    return cls(**data)
-
-
 def load_config(path: Path | str = DEMO_CONFIG) -> TrainingConfig:
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
-    unknown = set(data) - {"pool", "cross_encoder", "student", "experiment"}
-    if unknown:
-        raise ValueError(f"{path}: unknown sections {sorted(unknown)}")
-    return TrainingConfig(
-        pool=_build(PoolConfig, data.get("pool")),
-        cross_encoder=_build(CrossEncoderConfig, data.get("cross_encoder")),
-        student=_build(StudentConfig, data.get("student")),
-        experiment=_build(ExperimentConfig, data.get("experiment")),
-    )
+    """The sections ``pool``, ``cross_encoder``, ``student`` and ``experiment`` of a YAML file."""
+    return load_yaml(TrainingConfig, path)

@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from components.clicks.simulator import ClickLog
+from components.contracts import ITEM_FIELDS
 from components.data.esci import Item
 from components.data.keyphrases import normalize_keyphrase
 from components.data.splits import QuerySplit
 from components.judge.labels import TeacherLabel
-from components.training.config import ITEM_FIELDS
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import torch
 
 from components.baselines.evaluate import query_side
 from components.clicks.simulator import ClickConfig, ClickLog, simulate_clicks
+from components.contracts import ITEM_FIELDS as FIELDS
 from components.data import (
     build_keyphrase_universe,
     load_items,
@@ -30,6 +31,7 @@ from components.data import (
     load_wands_queries,
     split_queries,
 )
+from components.device import pick_device, synchronize
 from components.evaluation.evaluate import (
     METRICS,
     best_kappa_threshold,
@@ -47,7 +49,6 @@ from components.training.config import (
     load_config,
 )
 from components.training.cross_encoder import CrossEncoderScorer, train_cross_encoder
-from components.training.device import pick_device, synchronize
 from components.training.examples import (
     HeldOut,
     clicked_pairs,
@@ -66,7 +67,6 @@ from components.training.pool import (
 from components.training.report import compare_to_noise, write_training_report
 from components.training.student import InMemoryEncoder, build_student, build_tasks, train_student
 
-FIELDS = ("title", "brand", "category")
 VARIANT_TASKS = {"click_only": ("clicks",), "one_step": ("clicks", "judge"),
                  "distilled": ("clicks", "distill", "judge")}
 

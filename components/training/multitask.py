@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from components.device import autocast, synchronize
 from components.losses.batch import TextBatch
-from components.training.device import autocast, synchronize
 from components.training.examples import ListExample, PairExample
 from components.training.schedule import adamw_with_warmup
 

@@ -8,7 +8,6 @@ uniformly drawn items ("random"). Scores are written as JSONL rows
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -17,13 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from components.clicks.simulator import ClickLog
+from components.contracts import ITEM_FIELDS, read_jsonl, write_jsonl_atomic
 from components.data.esci import Item
-from components.training.config import ITEM_FIELDS, PoolConfig
+from components.training.config import PoolConfig
 from components.training.examples import HeldOut
 
 SOURCE_ORDER = ("clicked", "shown", "filtered", "retrieved", "random")
-
-POOL_SCORES_FILE = "pool_scores.jsonl"  # inside a pool-scores Dataset directory
 
 
 @dataclass(frozen=True)
@@ -111,28 +109,17 @@ def pool_summary(pool: Sequence[PoolPair]) -> dict:
 
 
 def save_pool_scores(path: Path | str, scores: Iterable[PoolScore]) -> int:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with open(path, "w", encoding="utf-8") as fh:
-        for s in scores:
-            fh.write(json.dumps(asdict(s)) + "\n")
-            n += 1
-    return n
+    """Write scores as JSONL, atomically. Returns the count."""
+    return write_jsonl_atomic(path, (asdict(s) for s in scores))
 
 
 def load_pool_scores(path: Path | str) -> list[PoolScore]:
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            try:
-                score = PoolScore(**row)
-            except TypeError as exc:
-                raise ValueError(f"{path}:{lineno}: not a pool-score row ({exc})") from None
-            if not 0.0 <= score.score <= 1.0:
-                raise ValueError(f"{path}:{lineno}: score {score.score} is not in [0, 1]")
-            out.append(score)
-    return out
+    """Read scores; a malformed row or a score outside [0, 1] raises ValueError (file:line)."""
+    return read_jsonl(path, _pool_score)
+
+
+def _pool_score(row: dict) -> PoolScore:
+    score = PoolScore(**row)
+    if not 0.0 <= score.score <= 1.0:
+        raise ValueError(f"score {score.score} is not in [0, 1]")
+    return score

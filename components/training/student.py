@@ -11,12 +11,13 @@ Every loss is wrapped in ``MatryoshkaLoss`` over ``StudentConfig.matryoshka_dims
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from components.device import autocast, pick_device, seed_everything
 from components.losses import (
     JudgeBCELoss,
     ListwiseKLLoss,
@@ -26,7 +27,6 @@ from components.losses import (
     PearsonDistillationLoss,
 )
 from components.training.config import StudentConfig, base_model_path
-from components.training.device import autocast, pick_device, seed_everything
 from components.training.examples import ListExample, PairExample
 from components.training.multitask import MultiTaskStats, Task, train_multitask
 
@@ -123,7 +123,3 @@ def train_student(config: StudentConfig, tasks: Sequence[Task], out_dir: Path | 
     if out_dir is not None:
         model.save(str(out_dir))
     return model, stats
-
-
-def task_sizes(tasks: Sequence[Task]) -> Mapping[str, int]:
-    return {t.name: len(t.examples) for t in tasks}

@@ -11,7 +11,13 @@ import numpy as np
 from pymilvus import AsyncMilvusClient
 from pymilvus.exceptions import MilvusException
 
-from components.indexing.store import OUTPUT_FIELDS, IndexVersion, category_filter, version_from_row
+from components.contracts import (
+    INDEX_OUTPUT_FIELDS,
+    IndexVersion,
+    category_filter,
+    manifest_collection,
+    version_from_row,
+)
 from serving.gateway.domain import BackendUnavailable, Candidate
 
 log = logging.getLogger(__name__)
@@ -41,7 +47,7 @@ class KeyphraseSearcher:
             client = await self._connected()
             described = await client.describe_alias(self.alias, timeout=timeout_s)
             collection = described["collection_name"]
-            manifest = f"{self.alias}_versions"
+            manifest = manifest_collection(self.alias)
             await client.load_collection(manifest, timeout=timeout_s)
             rows = await client.query(manifest, filter=f"collection == {json.dumps(collection)}",
                                       output_fields=["*"], timeout=timeout_s)
@@ -81,7 +87,7 @@ class KeyphraseSearcher:
             client = await self._connected()
             result = await client.search(
                 self.alias, data=[v.astype(np.float32).tolist() for v in vectors], limit=limit,
-                filter=category_filter(category), output_fields=OUTPUT_FIELDS,
+                filter=category_filter(category), output_fields=INDEX_OUTPUT_FIELDS,
                 search_params=self.search_params, timeout=max(timeout_s, 0.001))
         except MilvusException as err:
             raise BackendUnavailable("milvus", f"search of {self.alias!r} at {self.uri} failed: "

@@ -141,7 +141,7 @@ async def serve(settings: GatewaySettings) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(GatewaySettings.from_env()))
+    asyncio.run(serve(GatewaySettings()))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from components.indexing.categories import top_level_category
+from components.contracts import item_text, top_level_category
 from serving.gateway.admission import Admission
 from serving.gateway.dedupe import drop_near_duplicates
 from serving.gateway.domain import (
@@ -23,7 +23,6 @@ from serving.gateway.domain import (
     Candidate,
     DeadlineExceeded,
     InvalidRequest,
-    ItemInput,
     Overloaded,
     Recommendation,
     RecommendRequest,
@@ -35,7 +34,7 @@ from serving.gateway.settings import GatewaySettings
 class ModelClient(Protocol):
     async def embed_texts(self, texts: list[str], timeout_s: float) -> np.ndarray: ...
 
-    async def score_pairs(self, item_texts: list[str], keyphrases: list[str],
+    async def score_pairs(self, keyphrases: list[str], item_texts: list[str],
                           timeout_s: float) -> np.ndarray: ...
 
 
@@ -58,12 +57,6 @@ class _Call:
 
     deadline: float
     rows: int  # admitted: items + re-rank pairs
-
-
-def item_text(item: ItemInput, fields: tuple[str, ...]) -> str:
-    """The item as the models see it (same rule as ``components.data.Item.text``)."""
-    parts = [str(getattr(item, name)).replace("\n", " ").strip() for name in fields]
-    return " | ".join(p for p in parts if p)[:512]
 
 
 class RecommendationService:
@@ -181,8 +174,8 @@ class RecommendationService:
         if not pairs:
             return candidates
         scores = await self._within(call, self.models.score_pairs,
-                                    [texts[i] for i, _ in pairs],
-                                    [candidates[i][j].text for i, j in pairs])
+                                    [candidates[i][j].text for i, j in pairs],
+                                    [texts[i] for i, _ in pairs])
         out = [list(c) for c in candidates]
         for (i, j), score in zip(pairs, scores, strict=True):
             c = candidates[i][j]

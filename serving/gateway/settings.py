@@ -1,34 +1,8 @@
 """Gateway settings, read from the environment (prefix ``KPDISTILL_GATEWAY_``).
 
-| variable | default | meaning |
-| --- | --- | --- |
-| ``KPDISTILL_GATEWAY_HOST`` | ``127.0.0.1`` | address the gRPC server binds |
-| ``KPDISTILL_GATEWAY_PORT`` | ``50151`` | gRPC port (0 = any free port) |
-| ``KPDISTILL_GATEWAY_METRICS_PORT`` | ``9464`` | Prometheus ``/metrics`` port on HOST (0 = any free, -1 = off) |
-| ``KPDISTILL_GATEWAY_TRITON_URL`` | ``127.0.0.1:8001`` | Triton gRPC endpoint |
-| ``KPDISTILL_GATEWAY_EMBED_MODEL`` | ``embed_text`` | Triton model that embeds a text |
-| ``KPDISTILL_GATEWAY_SCORE_MODEL`` | ``score_pairs`` | Triton model that scores (item, keyphrase) |
-| ``KPDISTILL_GATEWAY_MILVUS_URI`` | ``<artifacts>/index/keyphrases.db`` | Milvus Lite path or server URI |
-| ``KPDISTILL_GATEWAY_INDEX_ALIAS`` | ``keyphrases`` | alias of the live keyphrase collection |
-| ``KPDISTILL_GATEWAY_SEARCH_EF`` | ``96`` | HNSW ``ef`` at search time |
-| ``KPDISTILL_GATEWAY_DEFAULT_K`` | ``10`` | keyphrases returned when a request sets k = 0 |
-| ``KPDISTILL_GATEWAY_MAX_K`` | ``100`` | largest k accepted |
-| ``KPDISTILL_GATEWAY_MAX_TITLE_CHARS`` | ``512`` | longest title accepted |
-| ``KPDISTILL_GATEWAY_MAX_TEXT_CHARS`` | ``4096`` | longest brand/category/description accepted |
-| ``KPDISTILL_GATEWAY_MAX_BATCH_ITEMS`` | ``64`` | most items in one BatchRecommend |
-| ``KPDISTILL_GATEWAY_RERANK_CANDIDATES`` | ``50`` | candidates the cross-encoder re-ranks by default |
-| ``KPDISTILL_GATEWAY_SEARCH_OVERFETCH`` | ``3`` | candidates fetched per wanted keyphrase (room for dedup/min_score) |
-| ``KPDISTILL_GATEWAY_ITEM_FIELDS`` | ``title,brand,category`` | item fields joined into the text the models see |
-| ``KPDISTILL_GATEWAY_MAX_RERANK_PAIRS`` | ``1000`` | most (item, candidate) pairs one call may re-rank, all items together |
-| ``KPDISTILL_GATEWAY_BACKEND_TIMEOUT_S`` | ``5`` | longest wait for one Triton or Milvus call carrying one row |
-| ``KPDISTILL_GATEWAY_BACKEND_TIMEOUT_PER_ROW_S`` | ``0.1`` | added to that wait for each further text or pair a Triton call carries |
-| ``KPDISTILL_GATEWAY_TRITON_MAX_BATCH`` | ``256`` | most rows in one Triton request (lowered to the model's ``max_batch_size`` when it is smaller); longer inputs are split |
-| ``KPDISTILL_GATEWAY_DEFAULT_DEADLINE_S`` | ``10`` | deadline of a call whose client set none |
-| ``KPDISTILL_GATEWAY_INDEX_REFRESH_S`` | ``5`` | how often the live index version and backend health are re-read |
-| ``KPDISTILL_GATEWAY_GRACE_S`` | ``10`` | on shutdown, how long in-flight calls may finish |
-| ``KPDISTILL_GATEWAY_MAX_INFLIGHT_ROWS`` | ``32`` | admission control: rows (items + re-rank pairs) in flight at once; a call that does not fit is refused at once with RESOURCE_EXHAUSTED (a call is always admitted when nothing is in flight). Size it to throughput x acceptable queueing (well under BACKEND_TIMEOUT_S): ~13 rows/s on a 2-core CPU, so 32 rows queue ~2.5 s |
-| ``KPDISTILL_GATEWAY_MAX_CONCURRENT_RPCS`` | ``4096`` | calls of any kind (health included) open at once; gRPC refuses more with RESOURCE_EXHAUSTED. A last resort against floods of connections: recommender calls are shed far earlier by MAX_INFLIGHT_ROWS, health checks never are |
-| ``KPDISTILL_GATEWAY_LOG_EVERY_S`` | ``10`` | each kind of error is logged (one line) at most once per this many seconds, with a count of the suppressed ones |
+Each setting is one field below, with its default and its meaning; the table of them in the
+README is generated from this model (``python -m serving.gateway.settings --write README.md``)
+and a test keeps the two in step.
 
 Requests larger than :attr:`GatewaySettings.max_request_bytes` (what the largest valid
 BatchRecommend needs, from MAX_BATCH_ITEMS and the text limits) are refused by gRPC itself with
@@ -37,58 +11,113 @@ RESOURCE_EXHAUSTED before they are read.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, fields
+import argparse
+from pathlib import Path
+from typing import Annotated
 
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from components.contracts import (
+    EMBED_MODEL,
+    INDEX_DB_FILE,
+    ITEM_FIELDS,
+    ITEM_TEXT_FIELDS,
+    SCORE_MODEL,
+)
 from components.settings import artifacts_dir
 
 PREFIX = "KPDISTILL_GATEWAY_"
+TABLE_START = "<!-- gateway settings: generated from serving/gateway/settings.py -->"
+TABLE_END = "<!-- end of gateway settings -->"
 
 
 def _default_milvus_uri() -> str:
-    return str(artifacts_dir() / "index" / "keyphrases.db")
+    return str(artifacts_dir() / "index" / INDEX_DB_FILE)
 
 
-@dataclass(frozen=True)
-class GatewaySettings:
-    host: str = "127.0.0.1"
-    port: int = 50151
-    metrics_port: int = 9464
-    triton_url: str = "127.0.0.1:8001"
-    embed_model: str = "embed_text"
-    score_model: str = "score_pairs"
-    milvus_uri: str = field(default_factory=_default_milvus_uri)
-    index_alias: str = "keyphrases"
-    search_ef: int = 96
-    default_k: int = 10
-    max_k: int = 100
-    max_title_chars: int = 512
-    max_text_chars: int = 4096
-    max_batch_items: int = 64
-    rerank_candidates: int = 50
-    search_overfetch: int = 3
-    item_fields: tuple[str, ...] = ("title", "brand", "category")
-    backend_timeout_s: float = 5.0
-    default_deadline_s: float = 10.0
-    index_refresh_s: float = 5.0
-    grace_s: float = 10.0
-    max_rerank_pairs: int = 1000
-    backend_timeout_per_row_s: float = 0.1
-    triton_max_batch: int = 256
-    max_inflight_rows: int = 32
-    max_concurrent_rpcs: int = 4096
-    log_every_s: float = 10.0
+class GatewaySettings(BaseSettings):
+    """The gateway's settings: ``KPDISTILL_GATEWAY_<NAME>`` variables, keyword arguments win.
+    A bad value raises ValueError naming the variable."""
 
-    def __post_init__(self):
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="forbid",
+                                      env_ignore_empty=True)
+
+    host: str = Field("127.0.0.1", description="address the gRPC server binds")
+    port: int = Field(50151, description="gRPC port (0 = any free port)")
+    metrics_port: int = Field(9464, description=(
+        "Prometheus `/metrics` port on HOST (0 = any free, -1 = off)"))
+    triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC endpoint")
+    embed_model: str = Field(EMBED_MODEL, description="Triton model that embeds a text")
+    score_model: str = Field(SCORE_MODEL, description="Triton model that scores (keyphrase, item)")
+    milvus_uri: str = Field(
+        default_factory=_default_milvus_uri, description="Milvus Lite path or server URI",
+        json_schema_extra={"shown_default": f"<artifacts>/index/{INDEX_DB_FILE}"})
+    index_alias: str = Field("keyphrases", description="alias of the live keyphrase collection")
+    search_ef: int = Field(96, description="HNSW `ef` at search time")
+    default_k: int = Field(10, description="keyphrases returned when a request sets k = 0")
+    max_k: int = Field(100, description="largest k accepted")
+    max_title_chars: int = Field(512, description="longest title accepted")
+    max_text_chars: int = Field(4096, description="longest brand/category/description accepted")
+    max_batch_items: int = Field(64, description="most items in one BatchRecommend")
+    rerank_candidates: int = Field(50, description=(
+        "candidates the cross-encoder re-ranks by default"))
+    search_overfetch: int = Field(3, description=(
+        "candidates fetched per wanted keyphrase (room for dedup/min_score)"))
+    item_fields: Annotated[tuple[str, ...], NoDecode] = Field(ITEM_FIELDS, description=(
+        "item fields joined into the text the models see"))
+    backend_timeout_s: float = Field(5.0, description=(
+        "longest wait for one Triton or Milvus call carrying one row"))
+    default_deadline_s: float = Field(10.0, description="deadline of a call whose client set none")
+    index_refresh_s: float = Field(5.0, description=(
+        "how often the live index version and backend health are re-read"))
+    grace_s: float = Field(10.0, description="on shutdown, how long in-flight calls may finish")
+    max_rerank_pairs: int = Field(1000, description=(
+        "most (item, candidate) pairs one call may re-rank, all items together"))
+    backend_timeout_per_row_s: float = Field(0.1, description=(
+        "added to BACKEND_TIMEOUT_S for each further text or pair a Triton call carries"))
+    triton_max_batch: int = Field(256, description=(
+        "most rows in one Triton request (lowered to the model's `max_batch_size` when it"
+        " is smaller); longer inputs are split"))
+    max_inflight_rows: int = Field(32, description=(
+        "admission control: rows (items + re-rank pairs) in flight at once; a call that"
+        " does not fit is refused at once with RESOURCE_EXHAUSTED (a call is always"
+        " admitted when nothing is in flight). Size it to throughput x acceptable queueing"
+        " (well under BACKEND_TIMEOUT_S): ~13 rows/s on a 2-core CPU, so 32 rows queue"
+        " ~2.5 s"))
+    max_concurrent_rpcs: int = Field(4096, description=(
+        "calls of any kind (health included) open at once; gRPC refuses more with"
+        " RESOURCE_EXHAUSTED. A last resort against floods of connections: recommender"
+        " calls are shed far earlier by MAX_INFLIGHT_ROWS, health checks never are"))
+    log_every_s: float = Field(10.0, description=(
+        "each kind of error is logged (one line) at most once per this many seconds, with"
+        " a count of the suppressed ones"))
+
+    def __init__(self, **values):
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ValueError("; ".join(_describe(e) for e in exc.errors())) from None
+
+    @field_validator("item_fields", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> GatewaySettings:
         if not 1 <= self.default_k <= self.max_k:
             raise ValueError("KPDISTILL_GATEWAY_DEFAULT_K must lie in 1..MAX_K")
         if min(self.max_batch_items, self.triton_max_batch, self.max_inflight_rows,
                self.max_concurrent_rpcs) < 1:
             raise ValueError("KPDISTILL_GATEWAY_MAX_BATCH_ITEMS, _TRITON_MAX_BATCH, "
                              "_MAX_INFLIGHT_ROWS and _MAX_CONCURRENT_RPCS must be >= 1")
-        bad = set(self.item_fields) - {"title", "brand", "category", "description"}
+        bad = set(self.item_fields) - ITEM_TEXT_FIELDS
         if bad:
             raise ValueError(f"KPDISTILL_GATEWAY_ITEM_FIELDS: unknown fields {sorted(bad)}")
+        return self
 
     @property
     def max_request_bytes(self) -> int:
@@ -101,28 +130,52 @@ class GatewaySettings:
         """The longest wait for one backend call carrying ``rows`` texts or pairs."""
         return self.backend_timeout_s + self.backend_timeout_per_row_s * max(rows - 1, 0)
 
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> GatewaySettings:
-        """Settings from ``KPDISTILL_GATEWAY_*`` variables; ``overrides`` win over both."""
-        env = os.environ if environ is None else environ
-        values: dict = {}
-        for f in fields(cls):
-            raw = env.get(PREFIX + f.name.upper())
-            if raw is None or raw == "":
-                continue
-            values[f.name] = _parse(f.name, raw, f.type)
-        values.update(overrides)
-        return cls(**values)
+
+def _describe(error: dict) -> str:
+    if not error["loc"]:
+        return str(error["msg"]).removeprefix("Value error, ")
+    name = f"{PREFIX}{str(error['loc'][0]).upper()}"
+    return f"{name}={error.get('input')!r}: {error['msg']}"
 
 
-def _parse(name: str, raw: str, kind: str):
-    try:
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-        if kind.startswith("tuple"):
-            return tuple(p.strip() for p in raw.split(",") if p.strip())
-        return raw
-    except ValueError as err:
-        raise ValueError(f"{PREFIX}{name.upper()}={raw!r}: expected {kind}") from err
+def _shown_default(field) -> str:
+    extra = field.json_schema_extra or {}
+    if "shown_default" in extra:
+        return str(extra["shown_default"])
+    default = field.default
+    if isinstance(default, tuple):
+        return ",".join(map(str, default))
+    return f"{default:g}" if isinstance(default, float) else str(default)
+
+
+def settings_table() -> str:
+    """The Markdown table of every setting: variable, default, meaning."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in GatewaySettings.model_fields.items():
+        rows.append(f"| `{PREFIX}{name.upper()}` | `{_shown_default(field)}` | "
+                    f"{field.description} |")
+    return "\n".join(rows)
+
+
+def with_table(text: str) -> str:
+    """``text`` with the block between TABLE_START and TABLE_END replaced by the table."""
+    head, start, rest = text.partition(TABLE_START)
+    _, end, tail = rest.partition(TABLE_END)
+    if not start or not end:
+        raise ValueError(f"no {TABLE_START} ... {TABLE_END} block to fill")
+    return f"{head}{TABLE_START}\n{settings_table()}\n{TABLE_END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Print the gateway settings table, or "
+                                     "write it into a Markdown file between its markers.")
+    parser.add_argument("--write", type=Path, help="e.g. README.md")
+    args = parser.parse_args(argv)
+    if args.write is None:
+        print(settings_table())
+        return
+    args.write.write_text(with_table(args.write.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -21,6 +21,15 @@ import tritonclient.grpc.aio as triton_aio
 from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.utils import InferenceServerException
 
+from components.contracts import (
+    EMBED_INPUT,
+    EMBED_MODEL,
+    EMBED_OUTPUT,
+    SCORE_ITEM_INPUT,
+    SCORE_KEYPHRASE_INPUT,
+    SCORE_MODEL,
+    SCORE_OUTPUT,
+)
 from serving.gateway.domain import BackendUnavailable, InvalidRequest, Overloaded, RecommendError
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -67,8 +76,8 @@ def batches(rows: int, size: int) -> list[tuple[int, int]]:
 class TritonModelClient:
     """``embed_texts`` and ``score_pairs`` over one reused Triton gRPC channel."""
 
-    def __init__(self, url: str, embed_model: str = "embed_text",
-                 score_model: str = "score_pairs", max_batch: int = 256):
+    def __init__(self, url: str, embed_model: str = EMBED_MODEL,
+                 score_model: str = SCORE_MODEL, max_batch: int = 256):
         self.url = url
         self.embed_model = embed_model
         self.score_model = score_model
@@ -80,23 +89,23 @@ class TritonModelClient:
         """L2-normalised embeddings, one row per text."""
         if not texts:
             raise InvalidRequest("no texts to embed")
-        parts = await self._infer_split(self.embed_model, len(texts), timeout_s, "embedding",
-                                        lambda a, b: [_text_input("TEXT", texts[a:b])])
+        parts = await self._infer_split(self.embed_model, len(texts), timeout_s, EMBED_OUTPUT,
+                                        lambda a, b: [_text_input(EMBED_INPUT, texts[a:b])])
         vectors = np.concatenate([np.asarray(p, dtype=np.float32).reshape(b - a, -1)
                                   for (a, b), p in parts])
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
-    async def score_pairs(self, item_texts: list[str], keyphrases: list[str],
+    async def score_pairs(self, keyphrases: list[str], item_texts: list[str],
                           timeout_s: float) -> np.ndarray:
-        """The cross-encoder's P(relevant) for each (item text, keyphrase) pair."""
+        """The cross-encoder's P(relevant) for each (keyphrase, item text) pair."""
         if len(item_texts) != len(keyphrases):
-            raise InvalidRequest(f"{len(item_texts)} item texts but {len(keyphrases)} keyphrases")
+            raise InvalidRequest(f"{len(keyphrases)} keyphrases but {len(item_texts)} item texts")
         if not item_texts:
             return np.zeros(0, dtype=np.float32)
         parts = await self._infer_split(
-            self.score_model, len(item_texts), timeout_s, "score",
-            lambda a, b: [_text_input("ITEM_TEXT", item_texts[a:b]),
-                          _text_input("KEYPHRASE", keyphrases[a:b])])
+            self.score_model, len(item_texts), timeout_s, SCORE_OUTPUT,
+            lambda a, b: [_text_input(SCORE_ITEM_INPUT, item_texts[a:b]),
+                          _text_input(SCORE_KEYPHRASE_INPUT, keyphrases[a:b])])
         return np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1) for _, p in parts])
 
     async def is_ready(self, timeout_s: float = 1.0) -> bool:

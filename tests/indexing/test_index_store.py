@@ -37,7 +37,7 @@ def test_category_filter_only_returns_that_category(lite_config, encoder):
 
 
 def test_rebuild_switches_the_alias_and_prunes_old_versions(lite_config, encoder):
-    lite_config.keep_versions = 2
+    assert lite_config.keep_versions == 2
     first = build_keyphrase_index(records(), encoder, lite_config, "v1")
     second = build_keyphrase_index(records(KEYPHRASES[:3]), encoder, lite_config, "v2")
     third = build_keyphrase_index(records(KEYPHRASES[:2]), encoder, lite_config, "v3")

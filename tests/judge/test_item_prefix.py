@@ -12,7 +12,7 @@ import torch
 
 from components.data.esci import Item
 from components.judge.backend import JudgeRequest
-from components.judge.local import LocalJudge, item_text, split_template
+from components.judge.local import LocalJudge, item_prompt_part, split_template
 from components.judge.rubric import (
     BINARY,
     EXACT,
@@ -81,7 +81,7 @@ def _assert_split_tokenizes_like_the_whole(tokenizer, rubric, limits, requests):
     prefix, tail = split_template(tokenizer, limits, rubric)
     for req in requests:
         user = render_user_message(req.item, req.keyphrase, limits, rubric)
-        item = item_text(req.item, limits, rubric)
+        item = item_prompt_part(req.item, limits, rubric)
         assert user.startswith(item) and item.endswith(">\n")
         whole = encode(prefix + user + tail)
         assert encode(prefix) + encode(item) + encode(user[len(item):] + tail) == whole
@@ -179,8 +179,8 @@ def test_item_prefix_runs_each_item_once(tiny_judge_dir):
         judge.judge(reqs[:1])  # builds the rubric prefix's cache
         judge.reset_counters()
         judge.judge(reqs)
-    item_tokens = sum(len(shared._encode(item_text(i, shared.limits, EXACT))) for i in ITEMS)
-    saved = sum(len(shared._encode(item_text(r.item, shared.limits, EXACT))) for r in reqs)
+    item_tokens = sum(len(shared._encode(item_prompt_part(i, shared.limits, EXACT))) for i in ITEMS)
+    saved = sum(len(shared._encode(item_prompt_part(r.item, shared.limits, EXACT))) for r in reqs)
     assert shared.counters["forwards"] == 2  # one item batch, one pair batch
     assert shared.counters["tokens_real"] == plain.counters["tokens_real"] - saved + item_tokens
 

@@ -2,8 +2,9 @@ import pytest
 import torch
 
 from components.data.esci import Item
+from components.device import compute_dtype, pick_device
 from components.judge.backend import JudgeRequest
-from components.judge.local import LocalJudge, pick_device
+from components.judge.local import LocalJudge
 
 pytestmark = pytest.mark.slow
 
@@ -21,8 +22,8 @@ def _requests():
 
 
 def test_cpu_runs_fp32():
-    device, dtype = pick_device("cpu")
-    assert device.type == "cpu" and dtype == torch.float32
+    device = pick_device("cpu")
+    assert device.type == "cpu" and compute_dtype(device) == torch.float32
 
 
 def test_prefix_is_shared_and_suffix_holds_the_pair(judge):

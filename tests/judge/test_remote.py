@@ -34,9 +34,11 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def _send(self, code, payload):
+    def _send(self, code, payload, headers=()):
         body = json.dumps(payload).encode()
         self.send_response(code)
+        for name, value in headers:
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -51,6 +53,9 @@ class Handler(BaseHTTPRequestHandler):
         n = Handler.hits[keyphrase]
         if keyphrase == "flaky" and n == 1:
             return self._send(503, {"error": "overloaded"})
+        if keyphrase == "busy" and n <= 2:
+            return self._send(429, {"error": "rate limited"},
+                              [("Retry-After", "0.2")] if n == 1 else [])
         if keyphrase == "slow":
             time.sleep(1.5)
         if keyphrase == "bad":
@@ -105,6 +110,14 @@ def test_5xx_is_retried_then_succeeds(server):
     judge = _judge(server)
     [label] = judge.judge([_req("flaky")])
     assert label.status == "ok" and Handler.hits["flaky"] == 2 and judge.retries == 1
+
+
+def test_429_is_retried_after_the_servers_retry_after_then_with_backoff(server):
+    waits = []
+    judge = _judge(server, sleep=waits.append)
+    [label] = judge.judge([_req("busy")])
+    assert label.status == "ok" and Handler.hits["busy"] == 3 and judge.retries == 2
+    assert waits == [pytest.approx(0.2), pytest.approx(0.1)]  # Retry-After, then 2 x 0.05
 
 
 def test_timeout_is_retried_then_raises(server):

@@ -76,10 +76,10 @@ class FakeModels:
         self.embed_calls.append(list(texts))
         return self.encoder.encode(texts)
 
-    async def score_pairs(self, item_texts, keyphrases, timeout_s):
+    async def score_pairs(self, keyphrases, item_texts, timeout_s):
         """Share of the keyphrase's words found in the item text."""
         await self._maybe_fail(timeout_s)
-        self.score_calls.append((list(item_texts), list(keyphrases)))
+        self.score_calls.append((list(keyphrases), list(item_texts)))
         out = []
         for item, kp in zip(item_texts, keyphrases, strict=True):
             words = re.findall(r"[a-z0-9]+", kp.lower())
@@ -115,6 +115,6 @@ class RowTimedModels(FakeModels):
         await self._take(len(texts), timeout_s)
         return await super().embed_texts(texts, timeout_s)
 
-    async def score_pairs(self, item_texts, keyphrases, timeout_s):
+    async def score_pairs(self, keyphrases, item_texts, timeout_s):
         await self._take(len(item_texts), timeout_s)
-        return await super().score_pairs(item_texts, keyphrases, timeout_s)
+        return await super().score_pairs(keyphrases, item_texts, timeout_s)

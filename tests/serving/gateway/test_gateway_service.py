@@ -6,6 +6,7 @@ import time
 import pytest
 from gateway_fakes import FakeModels
 
+from components.contracts import item_text
 from serving.gateway.domain import (
     BackendUnavailable,
     DeadlineExceeded,
@@ -15,7 +16,7 @@ from serving.gateway.domain import (
     RecommendRequest,
 )
 from serving.gateway.index_client import KeyphraseSearcher
-from serving.gateway.service import RecommendationService, item_text
+from serving.gateway.service import RecommendationService
 from serving.gateway.settings import GatewaySettings
 
 WINE_ITEM = ItemInput(title="Set of 4 red wine glasses", category="Home & Kitchen > Glassware",

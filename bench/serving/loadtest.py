@@ -1,6 +1,6 @@
 """Gateway load test and index scale benchmark -> docs/results/gateway.{json,md}.
 
-    python -m serving.gateway.loadtest [--model-repository DIR] [--student DIR] --out docs/results
+    python -m bench.serving.loadtest [--model-repository DIR] [--student DIR] --out docs/results
 
 An asyncio gRPC client with bounded concurrency sends Recommend calls for real test-split
 items for a fixed time per concurrency level; QPS, p50/p95/p99 and errors are counted on the
@@ -25,13 +25,13 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from components.settings import artifacts_dir
-from serving.gateway.fixtures import (
+from bench.serving.fixtures import (
     build_index,
     ensure_model_repository,
     item_message,
     test_split_items,
 )
+from components.settings import artifacts_dir
 from serving.gateway.stack import ServingStack
 from serving.proto.kpdistill.v1 import recommender_pb2 as pb
 from serving.proto.kpdistill.v1 import recommender_pb2_grpc as pb_grpc
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(json.dumps(runs["with cross-encoder re-rank (20 candidates)"][-1]), flush=True)
     sizes = [int(x) for x in args.index_sizes.split(",")]
     result = {
-        "command": "python -m serving.gateway.loadtest " + shlex.join(argv or sys.argv[1:]),
+        "command": "python -m bench.serving.loadtest " + shlex.join(argv or sys.argv[1:]),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU "
                    f"(Triton python-onnx backend on CPU)",
         "index_keyphrases": None, "items": len(items), "duration_s": args.duration,

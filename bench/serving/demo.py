@@ -1,6 +1,6 @@
 """Serve a model repository + keyphrase index and recommend for real test-split items.
 
-    python -m serving.gateway.demo --model-repository DIR --student DIR [--index-uri URI]
+    python -m bench.serving.demo --model-repository DIR --student DIR [--index-uri URI]
 
 Starts Triton and the gateway on loopback, sends Recommend (with cross-encoder re-ranking)
 for a few items of the test queries, and prints each answer with the keyphrases humans judged
@@ -15,14 +15,14 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from components.settings import artifacts_dir
-from serving.gateway.client import format_table, recommend
-from serving.gateway.fixtures import (
+from bench.serving.fixtures import (
     build_index,
     ensure_model_repository,
     item_message,
     test_split_items,
 )
+from components.settings import artifacts_dir
+from serving.gateway.client import format_table, recommend
 from serving.gateway.stack import ServingStack
 from serving.proto.kpdistill.v1 import recommender_pb2 as pb
 

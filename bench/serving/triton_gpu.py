@@ -9,7 +9,7 @@ served encoder is the traced TorchScript ``model.pt`` (fp16): the server's Pytho
 transformers, because the Triton stub needs numpy 1 and the image's transformers does not load
 with it.
 
-    python -m serving.triton.gpu_bench --skeleton DIR --workdir DIR --out DIR \
+    python -m bench.serving.triton_gpu --skeleton DIR --workdir DIR --out DIR \
         --perf-analyzer PATH --extra-lib DIR
 """
 
@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.serving import triton_perf as perf
 from components.export.config import ExportConfig
 from components.export.graphs import load_embedding_graph
 from components.export.repository import build_model_repository
-from serving.triton import perf
 
 H100_DENSE_BF16_TFLOPS = 989.0  # H100 SXM spec sheet, dense (no sparsity)
 
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> dict:
               str(args.seq_len), "--interval-ms", str(args.interval_ms)]
     for lib in args.extra_lib:
         common += ["--extra-lib", str(lib)]
-    command = ("python -m serving.triton.gpu_bench (H100: python-torch target, TorchScript fp16 "
+    command = ("python -m bench.serving.triton_gpu (H100: python-torch target, TorchScript fp16 "
                "encoder, 2 instances; perf_analyzer over gRPC on the same host)")
     perf.merge_results(args.out, args.hardware, {"torch_direct": direct})
     perf.main([*common, "--models", "encoder", "--batch", *map(str, args.encoder_batches),
