@@ -16,7 +16,7 @@ import numpy as np
 from bench.cv.common import Data, log, write_json
 from bench.cv.config import CVConfig
 from bench.cv.querygen import generate_keyphrases
-from components.judge.labels import write_jsonl_atomic
+from components.contracts import write_jsonl_atomic
 
 KEYPHRASES = "generate/keyphrases.jsonl"
 

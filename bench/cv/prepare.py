@@ -18,14 +18,13 @@ from bench.cv.common import (
     Data,
     log,
     make_splits,
-    read_jsonl,
     score_judged,
     write_json,
 )
 from bench.cv.config import CVConfig
 from bench.cv.generate import KEYPHRASES
 from components.clicks.simulator import ClickConfig, simulate_clicks
-from components.contracts import write_jsonl_atomic
+from components.contracts import read_jsonl, write_jsonl_atomic
 from components.data import load_wands_queries, normalize_keyphrase
 from components.data.mining import mined_universe
 from components.training.student import InMemoryEncoder, build_student

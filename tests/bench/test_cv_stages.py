@@ -10,7 +10,8 @@ from bench.cv.common import Data
 from bench.cv.config import CONFIG_DIR, load_cv_config
 from bench.cv.judging import label_candidates
 from bench.cv.prepare import training_keyphrases
-from components.judge.labels import load_teacher_labels, write_jsonl_atomic
+from components.contracts import write_jsonl_atomic
+from components.judge.labels import load_teacher_labels
 from components.judge.reading import SoftLabel
 
 
