@@ -18,3 +18,21 @@ def write_model_card(model_dir: Path | str, title: str, summary: str, data: dict
               "## Reproduce", "", f"`{command}`", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+TRAINING_LOG = "training_log.json"
+
+
+def write_training_log(model_dir: Path | str, losses, validation) -> Path:
+    """Write ``training_log.json`` beside the model: the loss at every step (a list, or a dict of
+    task → list) and ``[step, validation nDCG@10]`` pairs; the run report plots them."""
+    path = Path(model_dir) / TRAINING_LOG
+    path.write_text(json.dumps({"losses": losses, "validation": [list(v) for v in validation]}),
+                    encoding="utf-8")
+    return path
+
+
+def read_training_log(model_dir: Path | str) -> dict:
+    """The training log of a saved model, ``{}`` when it has none."""
+    path = Path(model_dir) / TRAINING_LOG
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
