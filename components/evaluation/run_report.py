@@ -130,7 +130,7 @@ table{border-collapse:collapse;margin:.6rem 0 1rem;font-size:.9rem}
 th,td{border:1px solid #d0d7de;padding:.25rem .6rem;text-align:left;vertical-align:top}
 th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
 caption{caption-side:top;text-align:left;font-style:italic;color:#57606a;padding-bottom:.2rem}
-figure{display:inline-block;margin:.5rem 1rem .5rem 0}figure img{max-width:32rem;
+figure{display:inline-block;margin:.5rem 1rem .5rem 0;max-width:100%}figure img{max-width:100%;
 border:1px solid #d0d7de}figcaption{font-size:.85rem;color:#57606a}
 nav a{margin-right:.8rem}
 """
