@@ -61,6 +61,11 @@ chromium: ## Headless Chromium for the report's rendering test (Debian's package
 	      chromium-headless-shell >/dev/null; } || \
 	  echo "no headless Chromium (install chromium-headless-shell): the report's rendering test will skip"
 
+.PHONY: evaluate
+evaluate: venv ## Benchmark metrics of MODEL (student/cross-encoder dir or baseline) on JUDGMENTS (docs/JUDGMENTS.md)
+	@test -n "$(MODEL)" -a -n "$(JUDGMENTS)" || { echo "usage: make evaluate MODEL=DIR|bm25|minilm_zero_shot|... JUDGMENTS=FILE"; exit 2; }
+	$(PY) -m components.evaluation $(MODEL) --judgments $(JUDGMENTS)
+
 .PHONY: bench
 bench: bench-baselines bench-judge ## Offline quality: baselines and the judge vs human labels -> docs/results/
 	@echo "Trained models: make bench-train TEACHER_LABELS=... (GPU-sized; see docs/results/training.md)"
