@@ -122,6 +122,11 @@ def main(argv=None) -> int:
     parser.add_argument("--training-config", default="")
     parser.add_argument("--mined-keyphrases", type=int, default=3000,
                         help="catalogue-mined phrases added to the keyphrase universe")
+    parser.add_argument("--baselines", nargs="+", default=["random", "bm25", "minilm_zero_shot"])
+    parser.add_argument("--candidate-items", type=int, default=1000,
+                        help="items the judge's retrieved candidates are searched among")
+    parser.add_argument("--report-items", type=int, default=60,
+                        help="test-split items whose top 8 the report rates")
     parser.add_argument("--no-serve", action="store_true", help="stop after the pipeline")
     parser.add_argument("-v", "--verbose", action="store_true", default=verbose_from_env(),
                         help="stream every step's full output (also VERBOSE=1)")
@@ -141,8 +146,10 @@ def main(argv=None) -> int:
             # retrieved candidates is enough, and spares minutes of CPU embedding.
             kpdistill_pipeline(data_dir=args.data_dir, judge_budget=args.judge_budget,
                                training_config=args.training_config,
-                               candidate_retrieval_items=1000,
-                               mined_keyphrases=args.mined_keyphrases)
+                               baseline_models=args.baselines,
+                               candidate_retrieval_items=args.candidate_items,
+                               mined_keyphrases=args.mined_keyphrases,
+                               report_items=args.report_items)
     except RuntimeError as exc:
         print(f"\nPipeline failed: {exc}", file=sys.stderr)
         return 1

@@ -26,3 +26,16 @@ def bundle(data_root):
     from components.data.bundle import DataBundle
 
     return DataBundle.from_raw(data_root)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A headless Chromium (tests/headless_chromium.py), or a skip that says how to get one."""
+    from tests.headless_chromium import Chromium, find_chromium
+
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no Chromium on this machine: `make chromium` installs Debian's "
+                    "chromium-headless-shell (or set KPDISTILL_CHROMIUM)")
+    with Chromium(binary) as browser:
+        yield browser

@@ -9,6 +9,7 @@ Chromium comes from the system (Debian: ``apt-get install chromium-headless-shel
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -122,20 +123,16 @@ class Chromium:
         return rendered
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError, TimeoutError, OSError):
             self.send("Browser.close", timeout_s=5)
-        except (RuntimeError, TimeoutError, OSError):
-            pass
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
         for fd in (self._to_child, self._from_child):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         shutil.rmtree(self._profile, ignore_errors=True)
 
     def __enter__(self) -> Chromium:

@@ -29,7 +29,6 @@ from components.evaluation.run_report import (
     save_report,
 )
 from components.settings import artifacts_dir
-from tests.headless_chromium import Chromium, find_chromium
 
 
 @dataclass
@@ -160,16 +159,6 @@ def test_sections_without_inputs_are_left_out():
     assert sections.training_section({"x": {}}) is None
     assert sections.matryoshka_section({}, None) is None
     assert sections.recommendations_section([], {}, None, "t") is None
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    binary = find_chromium()
-    if binary is None:
-        pytest.skip("no Chromium on this machine: `make chromium` installs Debian's "
-                    "chromium-headless-shell (or set KPDISTILL_CHROMIUM)")
-    with Chromium(binary) as browser:
-        yield browser
 
 
 def check_rendered(rendered: dict, tables: int, images: int) -> None:
