@@ -145,12 +145,11 @@ def training_section(logs: Mapping[str, Mapping]) -> Section | None:
     fig, axes = plt.subplots(1, len(logs), figsize=(4.2 * len(logs), 3.4), squeeze=False)
     rows = []
     for ax, (name, log) in zip(axes[0], logs.items(), strict=True):
-        losses = log.get("losses") or {}
-        if isinstance(losses, list):
-            losses = {"loss": losses}
-        for task, values in losses.items():
-            if values:
-                ax.plot(range(1, len(values) + 1), values, lw=1, label=f"{task} loss")
+        losses = {task: points for task, points in (log.get("losses") or {}).items() if points}
+        for task, points in losses.items():
+            steps, values = zip(*points, strict=True)
+            ax.plot(steps, values, lw=1, marker="." if len(points) < 40 else None,
+                    label=f"{task} loss")
         ax.set(title=name, xlabel="step", ylabel="loss")
         validation = log.get("validation") or []
         if validation:
@@ -160,9 +159,8 @@ def training_section(logs: Mapping[str, Mapping]) -> Section | None:
             ax2.set_ylabel("validation nDCG@10")
             ax2.legend(loc="upper right", fontsize=7)
         ax.legend(loc="upper left", fontsize=7)
-        final = {t: v[-1] for t, v in losses.items() if v}
-        rows.append([name, len(next(iter(losses.values()), [])),
-                     ", ".join(f"{t} {v:.3f}" for t, v in final.items()),
+        rows.append([name, max((p[-1][0] for p in losses.values()), default=0),
+                     ", ".join(f"{t} {p[-1][1]:.3f}" for t, p in losses.items()),
                      max((v for _, v in validation), default=None)])
     figure = Figure.from_png("training_curves", "Training loss per step (per task) and "
                              "validation nDCG@10 where evaluated", _png(fig))

@@ -48,7 +48,7 @@ def train_cross_encoder(data: Input[Dataset], labels: Input[Dataset], model: Out
     ce_config = replace(config.cross_encoder, objective=objective)
     ce, stats = train_cross_encoder(inputs.labels, inputs.items, ce_config, model.path,
                                     validate=inputs.validation_ndcg)
-    write_training_log(model.path, stats.losses, stats.validation)
+    write_training_log(model.path, stats.curve, stats.validation)
     scorer = CrossEncoderScorer(ce, ce_config.max_length, config.experiment.eval_batch_size)
     result = _cross_encoder_report(scorer, inputs, config.experiment.cross_encoder_item_side)
     result["train"] = stats.to_dict()
@@ -127,7 +127,7 @@ def train_bi_encoder(data: Input[Dataset], clicks: Input[Dataset], labels: Input
     task_list = build_tasks(student_config, ex.clicks, ex.distill, ex.judge, ex.sr)
     _, stats = train_student(student_config, task_list, student.path,
                              validate=inputs.validation_ndcg)
-    write_training_log(student.path, stats.losses, stats.validation)
+    write_training_log(student.path, stats.curve, stats.validation)
     summary = stats.to_dict()
     for name, value in summary["final_loss"].items():
         metrics.log_metric(f"final_loss.{name}", value)

@@ -41,6 +41,7 @@ class TrainStats:
     seconds: float = 0.0
     losses: list[float] = field(default_factory=list)
     validation: list[tuple[int, float]] = field(default_factory=list)
+    curve: list = field(default_factory=list)  # (step, loss) of every step, for plots
 
     @property
     def examples_per_s(self) -> float:
@@ -176,6 +177,7 @@ def train_cross_encoder(labels: Sequence[TeacherLabel], items: Mapping[str, Item
         optimizer.zero_grad(set_to_none=True)
         stats.steps += 1
         stats.examples += len(batch)
+        stats.curve.append((step + 1, loss.detach()))  # no sync: read once at the end
         if step % 20 == 0 or step == total - 1:
             stats.losses.append(round(loss.item(), 5))
         if validate and config.eval_every and ((step + 1) % config.eval_every == 0
@@ -191,6 +193,7 @@ def train_cross_encoder(labels: Sequence[TeacherLabel], items: Mapping[str, Item
             start += time.perf_counter() - pause
     synchronize(device)
     stats.seconds = time.perf_counter() - start
+    stats.curve = [(s, round(float(v), 5)) for s, v in stats.curve]
     if best[1] is not None:
         model.load_state_dict(best[1])
     model.eval()

@@ -23,9 +23,15 @@ def write_model_card(model_dir: Path | str, title: str, summary: str, data: dict
 TRAINING_LOG = "training_log.json"
 
 
-def write_training_log(model_dir: Path | str, losses, validation) -> Path:
-    """Write ``training_log.json`` beside the model: the loss at every step (a list, or a dict of
-    task → list) and ``[step, validation nDCG@10]`` pairs; the run report plots them."""
+def write_training_log(model_dir: Path | str, curve, validation) -> Path:
+    """Write ``training_log.json`` beside the model: the loss of every step as
+    ``{task: [[step, loss], ...]}`` (``curve``: ``(step, task, loss)`` or, for one task,
+    ``(step, loss)`` tuples) and ``[step, validation nDCG@10]`` pairs; the run report plots
+    them."""
+    losses: dict[str, list] = {}
+    for point in curve:
+        step, task, loss = point if len(point) == 3 else (point[0], "loss", point[1])
+        losses.setdefault(task, []).append([step, loss])
     path = Path(model_dir) / TRAINING_LOG
     path.write_text(json.dumps({"losses": losses, "validation": [list(v) for v in validation]}),
                     encoding="utf-8")

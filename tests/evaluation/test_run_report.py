@@ -101,10 +101,11 @@ def _full_report() -> RunReport:
     rng = np.random.default_rng(0)
     labels = [_Label(j.item_id, j.query, j.query_id, float(p))
               for j, p in zip(JUDGMENTS * 5, rng.uniform(size=20), strict=True)]
-    logs = {"student (distilled)": {"losses": {"clicks": list(np.linspace(2, 1, 30)),
-                                               "sr": list(np.linspace(1, .5, 30))},
+    logs = {"student (distilled)": {"losses": {"clicks": [[s, 2 - s / 30] for s in range(1, 31, 2)],
+                                               "sr": [[s, 1 - s / 60] for s in range(2, 31, 2)]},
                                     "validation": [[15, 0.70], [30, 0.71]]},
-            "cross-encoder": {"losses": list(np.linspace(0.8, 0.6, 30)), "validation": []}}
+            "cross-encoder": {"losses": {"loss": [[s, 0.8 - s / 150] for s in range(1, 31)]},
+                              "validation": []}}
     recs = _recommendations()
     served = {"k": 2, "rerank": False, "answers": [
         {"item_id": "a", "title": "Red Running Shoes", "category": "Shoes", "total_ms": 12.0,
