@@ -145,7 +145,12 @@ def training_section(logs: Mapping[str, Mapping]) -> Section | None:
     fig, axes = plt.subplots(1, len(logs), figsize=(4.2 * len(logs), 3.4), squeeze=False)
     rows = []
     for ax, (name, log) in zip(axes[0], logs.items(), strict=True):
-        losses = {task: points for task, points in (log.get("losses") or {}).items() if points}
+        raw = log.get("losses") or {}
+        raw = raw if isinstance(raw, dict) else {"loss": raw}
+        # [[step, loss], ...]; a bare list of losses is read as steps 1, 2, ...
+        losses = {task: [p if isinstance(p, list | tuple) else [i + 1, p]
+                         for i, p in enumerate(points)]
+                  for task, points in raw.items() if points}
         for task, points in losses.items():
             steps, values = zip(*points, strict=True)
             ax.plot(steps, values, lw=1, marker="." if len(points) < 40 else None,
