@@ -84,6 +84,12 @@ def kpdistill_pipeline(
     evaluated_click_only = evaluate(data=bundle, student=click_only.outputs["student"],
                                     cross_encoder=assistant.outputs["model"], name="click_only",
                                     dims=[384]).set_display_name("evaluate click-only")
+    export = export_model(student=distilled.outputs["student"],
+                          cross_encoder=assistant.outputs["model"]).set_display_name("export")
+    index = build_index(data=bundle, student=distilled.outputs["student"],
+                        model_version=model_version,
+                        milvus_uri=milvus_uri).set_display_name("index").after(export)
+    # Last, after the index: a report problem never holds up the model or its serving.
     report_run(data=bundle, baselines=baselines.outputs["results"], labels=labels,
                cross_encoder=assistant.outputs["model"],
                cross_encoder_metrics=assistant.outputs["metrics"],
@@ -91,9 +97,5 @@ def kpdistill_pipeline(
                click_only_results=evaluated_click_only.outputs["results"],
                distilled_student=distilled.outputs["student"],
                click_only_student=click_only.outputs["student"],
-               relevance_items=report_items).set_display_name("run report")
+               relevance_items=report_items).set_display_name("run report").after(index)
 
-    export = export_model(student=distilled.outputs["student"],
-                          cross_encoder=assistant.outputs["model"]).set_display_name("export")
-    build_index(data=bundle, student=distilled.outputs["student"], model_version=model_version,
-                milvus_uri=milvus_uri).set_display_name("index").after(export)
