@@ -56,10 +56,10 @@ def newest_output(workdir: Path, task_dir: str, name: str) -> Path:
 
 def filter_understood_warnings() -> None:
     """Silence the two kfp.local warnings every step of this pipeline raises, and only them:
-    display names only label a step in the KFP UI (they are for the cluster), and the steps'
-    base image is the project's own image built from this very environment, which is why the
-    SubprocessRunner runs them here without it."""
-    warnings.filterwarnings("ignore", message=r"Task '.*': settings \['display_name'\] have "
+    display names, CPU/memory limits and accelerators only apply on a cluster (kfp.local
+    ignores them by design), and the steps' base image is the project's own image built from
+    this very environment, which is why the SubprocessRunner runs them here without it."""
+    warnings.filterwarnings("ignore", message=r"Task '.*': settings \[.*\] have "
                             "no effect in the current local runner", category=UserWarning,
                             module=r"kfp\.local\.")
     warnings.filterwarnings("ignore", message=r"You may be attem\w* to run a task that uses "
