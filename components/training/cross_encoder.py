@@ -14,6 +14,7 @@ Objectives (``CrossEncoderConfig.objective``):
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import time
@@ -54,12 +55,23 @@ class TrainStats:
                 "validation": self.validation}
 
 
+def _expected_conversion(record: logging.LogRecord) -> bool:
+    """False for sentence-transformers' warning that it turns a bi-encoder checkpoint into a
+    CrossEncoder: starting the assistant from the MiniLM bi-encoder's weights is the design."""
+    return "model to CrossEncoder" not in record.getMessage()
+
+
 def build_cross_encoder(config: CrossEncoderConfig, device: torch.device | None = None):
     from sentence_transformers import CrossEncoder
 
     num_labels = len(GRADES) if config.objective == "kl" else 1
-    ce = CrossEncoder(str(base_model_path(config.base_model)), num_labels=num_labels,
-                      max_length=config.max_length, device=str(device or pick_device()))
+    source = logging.getLogger("sentence_transformers.base.model")
+    source.addFilter(_expected_conversion)
+    try:
+        ce = CrossEncoder(str(base_model_path(config.base_model)), num_labels=num_labels,
+                          max_length=config.max_length, device=str(device or pick_device()))
+    finally:
+        source.removeFilter(_expected_conversion)
     transformers_model(ce).float()  # train in fp32 (+ bf16 autocast) even from fp16 weights
     return ce
 
