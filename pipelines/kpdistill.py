@@ -36,6 +36,7 @@ def kpdistill_pipeline(
     data_dir: str = "",
     split_seed: int = 13,
     mined_keyphrases: int = 3000,
+    max_queries: int = 0,
     click_seed: int = 7,
     baseline_models: list = ["random", "bm25", "minilm_zero_shot"],  # noqa: B006
     judge_budget: int = 96,
@@ -49,7 +50,8 @@ def kpdistill_pipeline(
     report_items: int = 60,
 ):
     data = prepare_data(data_dir=data_dir, split_seed=split_seed,
-                        mined_keyphrases=mined_keyphrases).set_display_name("data")
+                        mined_keyphrases=mined_keyphrases,
+                        max_queries=max_queries).set_display_name("data")
     bundle = data.outputs["data"]
     clicks = simulate_click_log(data=bundle, seed=click_seed).set_display_name("click log")
     click_log = clicks.outputs["clicks"]

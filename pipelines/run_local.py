@@ -125,6 +125,8 @@ def main(argv=None) -> int:
     parser.add_argument("--baselines", nargs="+", default=["random", "bm25", "minilm_zero_shot"])
     parser.add_argument("--candidate-items", type=int, default=1000,
                         help="items the judge's retrieved candidates are searched among")
+    parser.add_argument("--max-queries", type=int, default=0,
+                        help="only the first N ESCI queries (0: all 150; tests use fewer)")
     parser.add_argument("--report-items", type=int, default=60,
                         help="test-split items whose top 8 the report rates")
     parser.add_argument("--no-serve", action="store_true", help="stop after the pipeline")
@@ -149,6 +151,7 @@ def main(argv=None) -> int:
                                baseline_models=args.baselines,
                                candidate_retrieval_items=args.candidate_items,
                                mined_keyphrases=args.mined_keyphrases,
+                               max_queries=args.max_queries,
                                report_items=args.report_items)
     except RuntimeError as exc:
         print(f"\nPipeline failed: {exc}", file=sys.stderr)

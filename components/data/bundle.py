@@ -36,13 +36,19 @@ class DataBundle:
 
     @classmethod
     def from_raw(cls, root: Path | None = None, split_config: SplitConfig | None = None,
-                 items_used: str = "judged", mined_keyphrases: int = 0) -> DataBundle:
+                 items_used: str = "judged", mined_keyphrases: int = 0,
+                 max_queries: int = 0) -> DataBundle:
         """Read the raw ESCI/WANDS files; keep judged items only unless ``items_used='all'``.
 
         ``mined_keyphrases`` > 0 adds that many phrases mined from the items' titles, category
         leaves and bullet points (``components.data.mining``, most widely shared first) to the
-        keyphrase universe; the ESCI query texts are never mined."""
+        keyphrase universe; the ESCI query texts are never mined. ``max_queries`` > 0 keeps
+        only the first that many queries (by id) and their judgments: a small, complete data
+        set for tests of the whole pipeline."""
         judgments = load_judgments(root)
+        if max_queries > 0:
+            keep = set(sorted({j.query_id for j in judgments})[:max_queries])
+            judgments = [j for j in judgments if j.query_id in keep]
         items = load_items(root)
         check_coverage(judgments, items)
         if items_used == "judged":
