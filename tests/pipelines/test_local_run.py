@@ -37,7 +37,7 @@ def test_every_step_leaves_its_artifacts(pipeline_run):
 def test_the_universe_holds_mined_keyphrases(pipeline_run):
     run, _ = pipeline_run
     manifest = json.loads((run / "prepare-data" / "data" / "manifest.json").read_text())
-    assert manifest["keyphrases_by_source"]["mined"] == 300
+    assert 290 <= manifest["keyphrases_by_source"]["mined"] <= 300  # minus any equal to a query
     index = json.loads((run / "build-index" / "executor_output.json").read_text())
     count = index["artifacts"]["metrics"]["artifacts"][0]["metadata"]["keyphrases"]
     assert count == manifest["keyphrases"]
