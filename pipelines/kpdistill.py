@@ -1,7 +1,10 @@
-"""The kpdistill pipeline: data → clicks → judge → cross-encoder → student → export → index.
+"""The kpdistill pipeline: data → clicks → judge → cross-encoder → student → export → index,
+and the run's report.
 
 Wiring only; each step's work lives in ``components/<stage>/`` and its contract in that
-stage's ``component.py``. Defaults are the small local budgets of ``make demo``; a cluster run
+stage's ``component.py``. The keyphrase universe holds the ESCI and WANDS queries and
+``mined_keyphrases`` phrases mined from the catalogue. Defaults are the small local budgets
+of ``make demo``; a cluster run
 passes ``training_config=components/training/full.yaml`` and a larger ``judge_budget``.
 Resource requests (GPUs, retries, the judge endpoint's secret) apply on a cluster and are
 ignored by kfp.local.
@@ -12,7 +15,7 @@ from kfp import dsl
 from components.baselines.component import evaluate_baselines
 from components.clicks.component import simulate_click_log
 from components.data.component import prepare_data
-from components.evaluation.component import evaluate
+from components.evaluation.component import evaluate, report_run
 from components.export.component import export_model
 from components.indexing.component import build_index
 from components.judge.component import configure_judge_task, generate_candidates, judge_pairs
@@ -32,6 +35,8 @@ PIPELINE_NAME = "kpdistill"
 def kpdistill_pipeline(
     data_dir: str = "",
     split_seed: int = 13,
+    mined_keyphrases: int = 3000,
+    max_queries: int = 0,
     click_seed: int = 7,
     baseline_models: list = ["random", "bm25", "minilm_zero_shot"],  # noqa: B006
     judge_budget: int = 96,
@@ -42,13 +47,16 @@ def kpdistill_pipeline(
     student_seed: int = 0,
     model_version: str = "student",
     milvus_uri: str = "",
+    report_items: int = 60,
 ):
-    data = prepare_data(data_dir=data_dir, split_seed=split_seed).set_display_name("data")
+    data = prepare_data(data_dir=data_dir, split_seed=split_seed,
+                        mined_keyphrases=mined_keyphrases,
+                        max_queries=max_queries).set_display_name("data")
     bundle = data.outputs["data"]
     clicks = simulate_click_log(data=bundle, seed=click_seed).set_display_name("click log")
     click_log = clicks.outputs["clicks"]
-    evaluate_baselines(data=bundle, models=baseline_models,
-                       splits=["test"]).set_display_name("baselines")
+    baselines = evaluate_baselines(data=bundle, models=baseline_models,
+                                   splits=["test"]).set_display_name("baselines")
 
     candidates = generate_candidates(data=bundle, clicks=click_log, budget=judge_budget,
                                      retrieval_max_items=candidate_retrieval_items)
@@ -72,14 +80,24 @@ def kpdistill_pipeline(
                                   tasks=["clicks"], seed=student_seed)
     configure_gpu_task(click_only).set_display_name("student (click-only)")
 
-    evaluate(data=bundle, student=distilled.outputs["student"],
-             cross_encoder=assistant.outputs["model"],
-             name="distilled").set_display_name("evaluate distilled")
-    evaluate(data=bundle, student=click_only.outputs["student"],
-             cross_encoder=assistant.outputs["model"], name="click_only",
-             dims=[384]).set_display_name("evaluate click-only")
-
+    evaluated = evaluate(data=bundle, student=distilled.outputs["student"],
+                         cross_encoder=assistant.outputs["model"],
+                         name="distilled").set_display_name("evaluate distilled")
+    evaluated_click_only = evaluate(data=bundle, student=click_only.outputs["student"],
+                                    cross_encoder=assistant.outputs["model"], name="click_only",
+                                    dims=[384]).set_display_name("evaluate click-only")
     export = export_model(student=distilled.outputs["student"],
                           cross_encoder=assistant.outputs["model"]).set_display_name("export")
-    build_index(data=bundle, student=distilled.outputs["student"], model_version=model_version,
-                milvus_uri=milvus_uri).set_display_name("index").after(export)
+    index = build_index(data=bundle, student=distilled.outputs["student"],
+                        model_version=model_version,
+                        milvus_uri=milvus_uri).set_display_name("index").after(export)
+    # Last, after the index: a report problem never holds up the model or its serving.
+    report_run(data=bundle, baselines=baselines.outputs["results"], labels=labels,
+               cross_encoder=assistant.outputs["model"],
+               cross_encoder_metrics=assistant.outputs["metrics"],
+               distilled_results=evaluated.outputs["results"],
+               click_only_results=evaluated_click_only.outputs["results"],
+               distilled_student=distilled.outputs["student"],
+               click_only_student=click_only.outputs["student"],
+               relevance_items=report_items).set_display_name("run report").after(index)
+

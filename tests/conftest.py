@@ -36,3 +36,16 @@ def tiny_judge_dir(tmp_path_factory):
     from bench.cv.smoke import build_tiny_judge
 
     return build_tiny_judge(tmp_path_factory.mktemp("tiny-judge"))
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A headless Chromium (tests/headless_chromium.py), or a skip that says how to get one."""
+    from tests.headless_chromium import Chromium, find_chromium
+
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no Chromium on this machine: `make chromium` installs Debian's "
+                    "chromium-headless-shell (or set KPDISTILL_CHROMIUM)")
+    with Chromium(binary) as browser:
+        yield browser

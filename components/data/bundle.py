@@ -45,16 +45,32 @@ class DataBundle:
 
     @classmethod
     def from_raw(cls, root: Path | None = None, split_config: SplitConfig | None = None,
-                 items_used: str = "judged") -> DataBundle:
-        """Read the raw ESCI/WANDS files; keep judged items only unless ``items_used='all'``."""
+                 items_used: str = "judged", mined_keyphrases: int = 0,
+                 max_queries: int = 0) -> DataBundle:
+        """Read the raw ESCI/WANDS files; keep judged items only unless ``items_used='all'``.
+
+        ``mined_keyphrases`` > 0 adds that many phrases mined from the items' titles, category
+        leaves and bullet points (``components.data.mining``, most widely shared first) to the
+        keyphrase universe; the ESCI query texts are never mined. ``max_queries`` > 0 keeps
+        only the first that many queries (by id) and their judgments: a small, complete data
+        set for tests of the whole pipeline."""
         judgments = load_judgments(root)
+        if max_queries > 0:
+            keep = set(sorted({j.query_id for j in judgments})[:max_queries])
+            judgments = [j for j in judgments if j.query_id in keep]
         items = load_items(root)
         check_coverage(judgments, items)
         if items_used == "judged":
             judged = {j.item_id for j in judgments}
             items = {i: it for i, it in items.items() if i in judged}
         split = split_queries((j.query_id for j in judgments), split_config)
-        keyphrases = build_keyphrase_universe(judgments, load_wands_queries(root))
+        mined = []
+        if mined_keyphrases > 0:
+            from components.data.mining import mined_universe
+
+            mined = mined_universe(items, exclude={j.query for j in judgments},
+                                   limit=mined_keyphrases)
+        keyphrases = build_keyphrase_universe(judgments, load_wands_queries(root), mined)
         return cls(items, judgments, split, keyphrases)
 
     def judgments_in(self, split: str) -> list[Judgment]:
@@ -65,7 +81,7 @@ class DataBundle:
         return {"items": len(self.items), "judgments": len(self.judgments),
                 "keyphrases": len(self.keyphrases),
                 "keyphrases_by_source": {s: sum(k.source == s for k in self.keyphrases)
-                                         for s in ("esci", "wands")},
+                                         for s in ("esci", "wands", "mined")},
                 "split": overlap_report(self.split, self.judgments)}
 
     def save(self, directory: Path | str) -> dict:

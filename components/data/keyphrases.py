@@ -1,7 +1,9 @@
 """The keyphrase universe: every phrase a seller could bid on.
 
 ESCI queries (with human judgments for some items) plus WANDS queries (no labels for ESCI
-items: they are distractors that make retrieval realistic).
+items: they are distractors that make retrieval realistic), plus, optionally, phrases mined
+from the catalogue (``components.data.mining``): what shoppers type for the kinds of products
+ESCI lists, so that an item's nearest keyphrases can be about it.
 """
 
 from __future__ import annotations
@@ -27,19 +29,20 @@ class Keyphrase:
     keyphrase_id: str
     text: str
     normalized: str
-    source: str  # "esci" or "wands"
+    source: str  # "esci", "wands" or "mined"
     keyphrase_class: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def build_keyphrase_universe(judgments: list[Judgment],
-                             wands: list[WandsQuery]) -> list[Keyphrase]:
-    """ESCI queries first (id ``esci:<query_id>``), then WANDS (``wands:<query_id>``).
+def build_keyphrase_universe(judgments: list[Judgment], wands: list[WandsQuery],
+                             mined: list[Keyphrase] = ()) -> list[Keyphrase]:
+    """ESCI queries first (id ``esci:<query_id>``), then WANDS (``wands:<query_id>``), then
+    the ``mined`` keyphrases (``mined:<n>``) in their order.
 
-    A WANDS query whose normalised text equals an ESCI query is dropped (the ESCI one,
-    which carries labels, is kept), so each normalised phrase appears once.
+    A WANDS query or mined phrase whose normalised text equals an earlier one is dropped (the
+    ESCI one, which carries labels, is kept), so each normalised phrase appears once.
     """
     out: list[Keyphrase] = []
     seen: set[str] = set()
@@ -58,4 +61,8 @@ def build_keyphrase_universe(judgments: list[Judgment],
             continue
         seen.add(norm)
         out.append(Keyphrase(f"wands:{q.query_id}", q.query, norm, "wands", q.query_class))
+    for kp in mined:
+        if kp.normalized not in seen:
+            seen.add(kp.normalized)
+            out.append(kp)
     return out

@@ -22,6 +22,23 @@ from components.data.keyphrases import Keyphrase
 METRICS = ("ndcg@10", "recall@10", "precision@10", "mrr", "irrelevant_rate@10")
 
 
+class TruncatedEncoder:
+    """A Matryoshka view of an encoder: its L2-normalised embeddings cut to the first ``dim``
+    dimensions and normalised again (the same direction as truncating the raw embedding), so
+    every dimension is evaluated from one encoding pass instead of one pass per dimension."""
+
+    def __init__(self, encoder, dim: int, name: str):
+        self.encoder, self.dim, self.name = encoder, int(dim), name
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        vecs = np.asarray(self.encoder.encode(texts))[:, : self.dim]
+        return vecs / np.linalg.norm(vecs, axis=1, keepdims=True).clip(min=1e-12)
+
+    def score_pairs(self, keyphrases, item_texts) -> np.ndarray:
+        a, b = self.encode(list(keyphrases)), self.encode(list(item_texts))
+        return (a * b).sum(axis=1).astype(float)
+
+
 def evaluate_ranker(scorer, items: Mapping[str, Item], judgments: Sequence[Judgment],
                     universe: Sequence[Keyphrase] | None, item_fields: Sequence[str],
                     k: int = 10) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import onnx
@@ -41,7 +42,13 @@ def _export(module: torch.nn.Module, inputs: tuple[str, ...], output: str, out_p
     tmp = out_path.with_name(f".{out_path.name}.tmp{os.getpid()}")
     axes = {name: {0: "batch", 1: "sequence"} for name in inputs}
     axes[output] = {0: "batch"}
-    with torch.inference_mode():
+    with torch.inference_mode(), warnings.catch_warnings():
+        # Understood, and checked after export by the parity gate (components/export/parity.py):
+        # the tracer's shape checks (the one-logit check, the attention mask's) are constant
+        # for a model, and the opset-17 lowering of advanced indexing is exact.
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Exporting aten::index operator of advanced "
+                                "indexing", category=UserWarning)
         torch.onnx.export(module, _dummy(inputs), str(tmp), input_names=list(inputs),
                           output_names=[output], dynamic_axes=axes, opset_version=opset,
                           dynamo=False, do_constant_folding=True)

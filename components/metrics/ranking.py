@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -57,18 +57,27 @@ def _expected_topk(scores: Sequence[float], values: Sequence[float], k: int,
     return total
 
 
-def _validate(scores, grades):
+def _validate(scores, grades, gains: Mapping[str, float] = ESCI_GAINS):
     if len(scores) != len(grades):
         raise ValueError(f"got {len(scores)} scores for {len(grades)} graded products")
-    unknown = set(grades) - set(ESCI_GAINS)
+    unknown = set(grades) - set(gains)
     if unknown:
-        raise ValueError(f"unknown grades {sorted(unknown)}; expected E/S/C/I")
+        raise ValueError(f"unknown grades {sorted(unknown)}; expected {'/'.join(gains)}")
 
 
-def ndcg_at_k(scores: Sequence[float], grades: Sequence[str], k: int = 10) -> float:
-    """nDCG@k of products ranked by score; NaN when no product has a positive gain."""
-    _validate(scores, grades)
-    gains = [ESCI_GAINS[g] for g in grades]
+def _validate_for(scores, grades, relevant: Collection[str]) -> None:
+    """ESCI grades are checked when ESCI's relevant set is used; other grade sets pass through
+    (``evaluate_query_rankings`` checks them against their gain mapping)."""
+    _validate(scores, grades, ESCI_GAINS if relevant is RELEVANT_GRADES
+              else dict.fromkeys(grades, 0.0))
+
+
+def ndcg_at_k(scores: Sequence[float], grades: Sequence[str], k: int = 10,
+              gain_of: Mapping[str, float] = ESCI_GAINS) -> float:
+    """nDCG@k of products ranked by score; NaN when no product has a positive gain.
+    ``gain_of`` maps each grade to its gain (ESCI's by default)."""
+    _validate(scores, grades, gain_of)
+    gains = [gain_of[g] for g in grades]
     ideal_order = sorted(gains, reverse=True)
     idcg = sum(g / math.log2(r + 2) for r, g in enumerate(ideal_order[:k]))
     if idcg == 0:
@@ -76,29 +85,32 @@ def ndcg_at_k(scores: Sequence[float], grades: Sequence[str], k: int = 10) -> fl
     return _expected_topk(scores, gains, k, discount=True) / idcg
 
 
-def precision_at_k(scores: Sequence[float], grades: Sequence[str], k: int = 10) -> float:
-    """Expected share of E/S products among the top k (k capped at the list length)."""
-    _validate(scores, grades)
+def precision_at_k(scores: Sequence[float], grades: Sequence[str], k: int = 10,
+                   relevant: Collection[str] = RELEVANT_GRADES) -> float:
+    """Expected share of relevant (E/S) products among the top k (k capped at the list length)."""
+    _validate_for(scores, grades, relevant)
     if not grades:
         return float("nan")
-    rel = [1.0 if g in RELEVANT_GRADES else 0.0 for g in grades]
+    rel = [1.0 if g in relevant else 0.0 for g in grades]
     return _expected_topk(scores, rel, k, discount=False) / min(k, len(grades))
 
 
-def recall_at_k(scores: Sequence[float], grades: Sequence[str], k: int = 10) -> float:
-    """Expected share of the query's E/S products found in the top k; NaN if it has none."""
-    _validate(scores, grades)
-    rel = [1.0 if g in RELEVANT_GRADES else 0.0 for g in grades]
+def recall_at_k(scores: Sequence[float], grades: Sequence[str], k: int = 10,
+                relevant: Collection[str] = RELEVANT_GRADES) -> float:
+    """Expected share of the query's relevant (E/S) products in the top k; NaN if it has none."""
+    _validate_for(scores, grades, relevant)
+    rel = [1.0 if g in relevant else 0.0 for g in grades]
     n_rel = sum(rel)
     if n_rel == 0:
         return float("nan")
     return _expected_topk(scores, rel, k, discount=False) / n_rel
 
 
-def mrr(scores: Sequence[float], grades: Sequence[str]) -> float:
-    """Expected reciprocal rank of the first E/S product; NaN if there is none."""
-    _validate(scores, grades)
-    rel = np.array([g in RELEVANT_GRADES for g in grades])
+def mrr(scores: Sequence[float], grades: Sequence[str],
+        relevant: Collection[str] = RELEVANT_GRADES) -> float:
+    """Expected reciprocal rank of the first relevant (E/S) product; NaN if there is none."""
+    _validate_for(scores, grades, relevant)
+    rel = np.array([g in relevant for g in grades])
     if not rel.any():
         return float("nan")
     pos = 0
@@ -119,10 +131,13 @@ def _macro(values: list[float]) -> tuple[float, int]:
 
 
 def evaluate_query_rankings(scores: Mapping[str, Mapping[str, float]],
-                            judgments: Sequence[Judgment], k: int = 10) -> dict:
+                            judgments: Sequence[Judgment], k: int = 10,
+                            gains: Mapping[str, float] | None = None,
+                            relevant: Collection[str] | None = None) -> dict:
     """Rank each query's judged products by ``scores[query_id][item_id]`` and average.
 
-    Every judged product of a scored query must have a score. Returns
+    ``gains`` (grade → gain) and ``relevant`` (the grades recall, precision and MRR count)
+    default to ESCI's. Every judged product of a scored query must have a score. Returns
     ``{"macro": {metric: value}, "queries_counted": {metric: n}, "per_query": {qid: {...}}}``.
     """
     by_query: dict[str, list[Judgment]] = defaultdict(list)
@@ -138,11 +153,14 @@ def evaluate_query_rankings(scores: Mapping[str, Mapping[str, float]],
                              f"e.g. {missing[:3]}")
         s = [qscores[j.item_id] for j in js]
         g = [j.grade for j in js]
+        gain_of = gains or ESCI_GAINS
+        rel = RELEVANT_GRADES if relevant is None else relevant
+        _validate(s, g, gain_of)
         per_query[qid] = {
-            f"ndcg@{k}": ndcg_at_k(s, g, k),
-            f"recall@{k}": recall_at_k(s, g, k),
-            f"precision@{k}": precision_at_k(s, g, k),
-            "mrr": mrr(s, g),
+            f"ndcg@{k}": ndcg_at_k(s, g, k, gain_of),
+            f"recall@{k}": recall_at_k(s, g, k, rel),
+            f"precision@{k}": precision_at_k(s, g, k, rel),
+            "mrr": mrr(s, g, rel),
         }
     metrics = [f"ndcg@{k}", f"recall@{k}", f"precision@{k}", "mrr"]
     macro, counted = {}, {}
@@ -152,15 +170,17 @@ def evaluate_query_rankings(scores: Mapping[str, Mapping[str, float]],
 
 
 def irrelevant_rate_at_k(recommended: Mapping[str, Sequence[str]],
-                         judgments: Sequence[Judgment], k: int = 10) -> dict:
+                         judgments: Sequence[Judgment], k: int = 10,
+                         irrelevant: Collection[str] = ("I",)) -> dict:
     """Item side: among an item's top-k recommended keyphrases (ESCI query ids) that humans
-    judged for that item, the share judged I (irrelevant).
+    judged for that item, the share judged irrelevant (``irrelevant`` grades: I).
 
     ``micro`` pools all judged recommended pairs; ``macro`` averages over items that have at
     least one judged pair in their top k; ``judged_pairs`` and ``items_counted`` say how
     much evidence there is.
     """
     grade_of = {(j.item_id, j.query_id): j.grade for j in judgments}
+    irrelevant_grades = frozenset(irrelevant)
     irrelevant = judged = 0
     per_item = []
     for item_id, keyphrases in recommended.items():
@@ -168,7 +188,7 @@ def irrelevant_rate_at_k(recommended: Mapping[str, Sequence[str]],
                   if (item_id, q) in grade_of]
         if not grades:
             continue
-        bad = sum(g == "I" for g in grades)
+        bad = sum(g in irrelevant_grades for g in grades)
         irrelevant += bad
         judged += len(grades)
         per_item.append(bad / len(grades))

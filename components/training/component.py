@@ -39,7 +39,7 @@ def train_cross_encoder(data: Input[Dataset], labels: Input[Dataset], model: Out
     from components.training.config import DEMO_CONFIG, load_config
     from components.training.cross_encoder import CrossEncoderScorer, train_cross_encoder
     from components.training.experiment import Inputs, _cross_encoder_report
-    from components.training.model_card import write_model_card
+    from components.training.model_card import write_model_card, write_training_log
 
     config = load_config(config_path or DEMO_CONFIG)
     bundle = DataBundle.load(data.path)
@@ -49,6 +49,7 @@ def train_cross_encoder(data: Input[Dataset], labels: Input[Dataset], model: Out
     ce_config = replace(config.cross_encoder, objective=objective)
     ce, stats = train_cross_encoder(inputs.labels, inputs.items, ce_config, model.path,
                                     validate=inputs.validation_ndcg)
+    write_training_log(model.path, stats.curve, stats.validation)
     scorer = CrossEncoderScorer(ce, ce_config.max_length, config.experiment.eval_batch_size)
     result = _cross_encoder_report(scorer, inputs, config.experiment.cross_encoder_item_side)
     result["train"] = stats.to_dict()
@@ -112,7 +113,7 @@ def train_bi_encoder(data: Input[Dataset], clicks: Input[Dataset], labels: Input
     from components.judge.labels import load_teacher_labels
     from components.training.config import DEMO_CONFIG, load_config
     from components.training.experiment import Inputs
-    from components.training.model_card import write_model_card
+    from components.training.model_card import write_model_card, write_training_log
     from components.training.pool import load_pool_scores
     from components.training.stages import student_examples
     from components.training.student import build_tasks, train_student
@@ -128,6 +129,7 @@ def train_bi_encoder(data: Input[Dataset], clicks: Input[Dataset], labels: Input
     task_list = build_tasks(student_config, ex.clicks, ex.distill, ex.judge, ex.sr)
     _, stats = train_student(student_config, task_list, student.path,
                              validate=inputs.validation_ndcg)
+    write_training_log(student.path, stats.curve, stats.validation)
     summary = stats.to_dict()
     for name, value in summary["final_loss"].items():
         metrics.log_metric(f"final_loss.{name}", value)

@@ -15,6 +15,7 @@ Objectives (``CrossEncoderConfig.objective``):
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import time
@@ -43,6 +44,7 @@ class TrainStats:
     seconds: float = 0.0
     losses: list[float] = field(default_factory=list)
     validation: list[tuple[int, float]] = field(default_factory=list)
+    curve: list = field(default_factory=list)  # (step, loss) of every step, for plots
 
     @property
     def examples_per_s(self) -> float:
@@ -55,12 +57,23 @@ class TrainStats:
                 "validation": self.validation}
 
 
+def _expected_conversion(record: logging.LogRecord) -> bool:
+    """False for sentence-transformers' warning that it turns a bi-encoder checkpoint into a
+    CrossEncoder: starting the assistant from the MiniLM bi-encoder's weights is the design."""
+    return "model to CrossEncoder" not in record.getMessage()
+
+
 def build_cross_encoder(config: CrossEncoderConfig, device: torch.device | None = None):
     from sentence_transformers import CrossEncoder
 
     num_labels = len(GRADES) if config.objective == "kl" else 1
-    ce = CrossEncoder(str(base_model_path(config.base_model)), num_labels=num_labels,
-                      max_length=config.max_length, device=str(device or pick_device()))
+    source = logging.getLogger("sentence_transformers.base.model")
+    source.addFilter(_expected_conversion)
+    try:
+        ce = CrossEncoder(str(base_model_path(config.base_model)), num_labels=num_labels,
+                          max_length=config.max_length, device=str(device or pick_device()))
+    finally:
+        source.removeFilter(_expected_conversion)
     transformers_model(ce).float()  # train in fp32 (+ bf16 autocast) even from fp16 weights
     return ce
 
@@ -165,6 +178,7 @@ def train_cross_encoder(labels: Sequence[TeacherLabel], items: Mapping[str, Item
         optimizer.zero_grad(set_to_none=True)
         stats.steps += 1
         stats.examples += len(batch)
+        stats.curve.append((step + 1, loss.detach()))  # no sync: read once at the end
         if step % 20 == 0 or step == total - 1:
             stats.losses.append(round(loss.item(), 5))
         if validate and config.eval_every and ((step + 1) % config.eval_every == 0
@@ -180,6 +194,7 @@ def train_cross_encoder(labels: Sequence[TeacherLabel], items: Mapping[str, Item
             start += time.perf_counter() - pause
     synchronize(device)
     stats.seconds = time.perf_counter() - start
+    stats.curve = [(s, round(float(v), 5)) for s, v in stats.curve]
     if best[1] is not None:
         model.load_state_dict(best[1])
     model.eval()

@@ -18,3 +18,27 @@ def write_model_card(model_dir: Path | str, title: str, summary: str, data: dict
               "## Reproduce", "", f"`{command}`", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+TRAINING_LOG = "training_log.json"
+
+
+def write_training_log(model_dir: Path | str, curve, validation) -> Path:
+    """Write ``training_log.json`` beside the model: the loss of every step as
+    ``{task: [[step, loss], ...]}`` (``curve``: ``(step, task, loss)`` or, for one task,
+    ``(step, loss)`` tuples) and ``[step, validation nDCG@10]`` pairs; the run report plots
+    them."""
+    losses: dict[str, list] = {}
+    for point in curve:
+        step, task, loss = point if len(point) == 3 else (point[0], "loss", point[1])
+        losses.setdefault(task, []).append([step, loss])
+    path = Path(model_dir) / TRAINING_LOG
+    path.write_text(json.dumps({"losses": losses, "validation": [list(v) for v in validation]}),
+                    encoding="utf-8")
+    return path
+
+
+def read_training_log(model_dir: Path | str) -> dict:
+    """The training log of a saved model, ``{}`` when it has none."""
+    path = Path(model_dir) / TRAINING_LOG
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

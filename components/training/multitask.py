@@ -117,6 +117,7 @@ class MultiTaskStats:
     losses: dict = field(default_factory=dict)
     validation: list = field(default_factory=list)
     best_step: int | None = None
+    curve: list = field(default_factory=list)  # (step, task, loss) of every step, for plots
 
     def to_dict(self) -> dict:
         total = sum(self.examples.values())
@@ -163,6 +164,7 @@ def train_multitask(model, tasks: Sequence[Task], steps: int, sampler: str,
         stats.steps += 1
         stats.examples[name] += len(batch)
         stats.texts += len(batch) + len(batch.items)
+        stats.curve.append((step + 1, name, loss.detach()))  # no sync: read once at the end
         if step % 25 == 0 or step == steps - 1:
             stats.losses[name].append(round(loss.item(), 5))
         if validate and eval_every and ((step + 1) % eval_every == 0 or step == steps - 1):
@@ -178,6 +180,7 @@ def train_multitask(model, tasks: Sequence[Task], steps: int, sampler: str,
             start += time.perf_counter() - pause
     synchronize(device)
     stats.seconds = time.perf_counter() - start
+    stats.curve = [(s, n, round(float(v), 5)) for s, n, v in stats.curve]
     if best[1] is not None:
         model.load_state_dict(best[1])
     model.eval()

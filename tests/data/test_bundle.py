@@ -24,3 +24,24 @@ def test_keyphrase_universe(bundle):
 
 def test_normalize_keyphrase():
     assert normalize_keyphrase("  Ｔ  Towels\tKITCHEN ") == "t towels kitchen"
+
+
+def test_mined_keyphrases_join_the_universe_after_the_queries(data_root, tmp_path):
+    from components.data.esci import Judgment
+    from components.data.keyphrases import Keyphrase, build_keyphrase_universe
+
+    judgments = [Judgment("1", "Phone Case", "a", "E")]
+    mined = [Keyphrase("mined:0", "phone case", "phone case", "mined"),
+             Keyphrase("mined:1", "wireless earbuds", "wireless earbuds", "mined")]
+    universe = build_keyphrase_universe(judgments, [], mined)
+    assert [(k.keyphrase_id, k.source) for k in universe] == [("esci:1", "esci"),
+                                                              ("mined:1", "mined")]
+
+    b = DataBundle.from_raw(data_root, mined_keyphrases=200)
+    counts = b.manifest()["keyphrases_by_source"]
+    assert counts == {"esci": 150, "wands": 480, "mined": counts["mined"]}
+    assert 190 <= counts["mined"] <= 200  # a mined phrase equal to a WANDS query is dropped
+    queries = {normalize_keyphrase(j.query) for j in b.judgments}
+    assert not any(k.normalized in queries for k in b.keyphrases if k.source == "mined")
+    again = DataBundle.load(tmp_path / "b") if b.save(tmp_path / "b") else None
+    assert again.keyphrases == b.keyphrases

@@ -1,0 +1,79 @@
+"""The quiet console of local runs: one line per step start/end on the terminal, every line of
+a step in its own log file, figures read from the step's executor_output.json."""
+
+import io
+import json
+import sys
+
+from pipelines.console import StepConsole, key_figures, step_kind
+
+CYAN, GREEN, RED, RESET = "\x1b[96m", "\x1b[92m", "\x1b[91m", "\x1b[0m"
+
+
+def _kfp_task(console_out, run, task: str, status: str = "SUCCESS", metadata=None):
+    """What kfp.local prints for one task (colours included), and the file it leaves."""
+    (run / task).mkdir(parents=True, exist_ok=True)
+    print(f"04:00:00.000 - INFO - Executing task {CYAN}'{task}'{RESET}")
+    print("04:00:00.001 - INFO - Streamed logs:\n")
+    print("    Loading weights: 100%|#####| 103/103")
+    print("    some library warning", end="")
+    print("")
+    (run / task / "executor_output.json").write_text(json.dumps(
+        {"artifacts": {"metrics": {"artifacts": [{"name": "metrics",
+                                                  "metadata": metadata or {}}]}}}))
+    colour = GREEN if status == "SUCCESS" else RED
+    print(f"04:00:01.000 - INFO - Task {CYAN}'{task}'{RESET} finished with status "
+          f"{colour}{status}{RESET}")
+    print(f"04:00:01.001 - INFO - Task '{task}' outputs:\n    metrics: Metrics( name='metrics',")
+
+
+def test_steps_go_to_their_logs_and_one_line_each_to_the_terminal(tmp_path):
+    terminal = io.StringIO()
+    run = tmp_path / "kpdistill-2026-01-01-00-00-00-000000"
+    with StepConsole(tmp_path, terminal=terminal) as console:
+        assert sys.stdout is console
+        print("04:00:00.000 - INFO - Running pipeline: \x1b[95m'kpdistill'\x1b[0m")
+        run.mkdir()
+        _kfp_task(console, run, "judge-pairs", metadata={"pairs": 96, "pairs_per_s": 1.217})
+        _kfp_task(console, run, "evaluate-2", metadata={"click_only.test.ndcg@10": 0.6587})
+    assert sys.stdout is not console
+    lines = terminal.getvalue().splitlines()
+    assert len(lines) == 4, lines
+    assert "judge-pairs" in lines[0] and "started" in lines[0]
+    assert "done in" in lines[1] and "pairs judged 96, pairs/s 1.22" in lines[1]
+    assert "test nDCG@10 0.659" in lines[3]
+    assert console.run_dir == run
+    log = (run / "logs" / "judge-pairs.log").read_text()
+    assert "Loading weights" in log and "some library warning" in log
+    assert "outputs:" in log and "\x1b[" not in log
+    assert "Running pipeline" in (run / "logs" / "pipeline.log").read_text()
+    assert [s.status for s in console.steps] == ["SUCCESS", "SUCCESS"]
+
+
+def test_a_failed_step_shows_the_tail_of_its_log(tmp_path):
+    terminal = io.StringIO()
+    run = tmp_path / "kpdistill-2026-01-01-00-00-00-000000"
+    with StepConsole(tmp_path, terminal=terminal):
+        print("Running pipeline: 'kpdistill'")
+        run.mkdir()
+        _kfp_task(None, run, "score-pairs", status="FAILURE")
+    out = terminal.getvalue()
+    assert "FAILED" in out and "some library warning" in out
+    assert str(run / "logs" / "score-pairs.log") in out
+
+
+def test_verbose_streams_everything(tmp_path):
+    terminal = io.StringIO()
+    with StepConsole(tmp_path, verbose=True, terminal=terminal):
+        print("Running pipeline: 'kpdistill'")
+        (tmp_path / "kpdistill-x").mkdir()
+        _kfp_task(None, tmp_path / "kpdistill-x", "prepare-data", metadata={"items": 10})
+    out = terminal.getvalue()
+    assert "Loading weights" in out and "items 10" in out
+
+
+def test_key_figures_per_step_kind():
+    assert step_kind("train-bi-encoder-2") == "train-bi-encoder"
+    assert key_figures("build-index", {"keyphrases": 3630, "dim": 384}) == \
+        "keyphrases indexed 3630"
+    assert key_figures("unknown-step", {"x": 1}) == ""
