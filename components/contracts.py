@@ -46,6 +46,7 @@ FILTERED_FILE = "filtered.jsonl"        # click log: (query_id, item_id) Search 
 CANDIDATES_FILE = "candidates.jsonl"    # candidate pairs the judge is asked to label
 LABELS_FILE = "teacher_labels.jsonl"    # the judge's soft labels (the teacher-label contract)
 POOL_SCORES_FILE = "pool_scores.jsonl"  # the cross-encoder's scores of the pool
+TRAINING_LOG_FILE = "training_log.json"  # beside a trained model: losses and validation curve
 INDEX_DB_FILE = "keyphrases.db"         # a Milvus Lite index
 INDEX_MANIFEST_FILE = "index_manifest.json"
 
@@ -130,6 +131,13 @@ def write_lines_atomic(path: Path | str, lines: Iterable[str]) -> int:
 def write_jsonl_atomic(path: Path | str, rows: Iterable[dict]) -> int:
     """Write dicts as JSONL atomically (a synced temp file renamed into place); the count."""
     return write_lines_atomic(path, (json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
+def read_training_log(model_dir: Path | str) -> dict:
+    """A saved model's ``training_log.json`` (``{"losses": {task: [[step, loss]]},
+    "validation": [[step, nDCG@10]]}``), ``{}`` when it has none."""
+    path = Path(model_dir) / TRAINING_LOG_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def read_jsonl(path: Path | str, row: Callable[[dict], T] = dict,

@@ -43,7 +43,7 @@ def load_scorer(model: str, judged: JudgmentSet):
         raise SystemExit(f"{model}: neither a model directory nor a baseline "
                          f"({', '.join(BASELINES)})")
     if is_cross_encoder(path):
-        from components.training.cross_encoder import CrossEncoderScorer
+        from components.models.cross_encoder import CrossEncoderScorer
 
         return CrossEncoderScorer.load(path)
     from components.baselines.rankers import EncoderRanker

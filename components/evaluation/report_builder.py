@@ -24,7 +24,6 @@ from components.evaluation.relevance import (
 from components.evaluation.run_report import RunReport
 
 RECOMMENDATIONS_TITLE = "Recommendations for test-split items (offline, distilled student)"
-SERVED_TITLE = "Served recommendations (Triton + gateway)"
 
 
 @dataclass
@@ -46,7 +45,8 @@ def _json(path: Path | None) -> dict | None:
 
 
 def _labels(directory: Path | None) -> list:
-    from components.judge.labels import LABELS_FILE, load_teacher_labels
+    from components.contracts import LABELS_FILE
+    from components.judge.labels import load_teacher_labels
 
     if directory is None or not (Path(directory) / LABELS_FILE).is_file():
         return []
@@ -64,7 +64,7 @@ def offline_recommendations(bundle: DataBundle, student: Path, assistant: Path |
                      bundle.keyphrases, k)
     scorer = None
     if assistant is not None:
-        from components.training.cross_encoder import CrossEncoderScorer
+        from components.models.cross_encoder import CrossEncoderScorer
 
         scorer = CrossEncoderScorer.load(assistant, batch_size=64)
     rated_recommendations(recs, scorer, bundle.items, human_grades(bundle.judgments))
@@ -73,7 +73,7 @@ def offline_recommendations(bundle: DataBundle, student: Path, assistant: Path |
 
 def build_run_report(inputs: ReportInputs, title: str = "kpdistill run report"):
     """(RunReport, relevance rate dict or None)."""
-    from components.training.model_card import read_training_log
+    from components.contracts import read_training_log
 
     bundle = DataBundle.load(inputs.data)
     manifest = bundle.manifest()

@@ -18,6 +18,8 @@ from components.evaluation.evaluate import METRICS
 from components.evaluation.relevance import Recommendation
 from components.evaluation.run_report import Figure, Section, Table
 
+SERVED_TITLE = "Served recommendations (Triton + gateway)"
+
 GRADE_NAMES = {"E": "exact", "S": "substitute", "C": "complement", "I": "irrelevant"}
 
 
@@ -232,7 +234,6 @@ def recommendations_section(recs: Sequence[Recommendation], titles: Mapping[str,
 
 def served_section(served: Mapping) -> Section:
     """The answers the gateway gave (``bench.serving.demo --out``), with human grades."""
-    from components.evaluation.report_builder import SERVED_TITLE
 
     tables = []
     for answer in served.get("answers", []):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from components.contracts import TRAINING_LOG_FILE
+
 
 def write_model_card(model_dir: Path | str, title: str, summary: str, data: dict,
                      losses: list[str], metrics: dict, command: str) -> Path:
@@ -20,9 +22,6 @@ def write_model_card(model_dir: Path | str, title: str, summary: str, data: dict
     return path
 
 
-TRAINING_LOG = "training_log.json"
-
-
 def write_training_log(model_dir: Path | str, curve, validation) -> Path:
     """Write ``training_log.json`` beside the model: the loss of every step as
     ``{task: [[step, loss], ...]}`` (``curve``: ``(step, task, loss)`` or, for one task,
@@ -32,13 +31,7 @@ def write_training_log(model_dir: Path | str, curve, validation) -> Path:
     for point in curve:
         step, task, loss = point if len(point) == 3 else (point[0], "loss", point[1])
         losses.setdefault(task, []).append([step, loss])
-    path = Path(model_dir) / TRAINING_LOG
+    path = Path(model_dir) / TRAINING_LOG_FILE
     path.write_text(json.dumps({"losses": losses, "validation": [list(v) for v in validation]}),
                     encoding="utf-8")
     return path
-
-
-def read_training_log(model_dir: Path | str) -> dict:
-    """The training log of a saved model, ``{}`` when it has none."""
-    path = Path(model_dir) / TRAINING_LOG
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
