@@ -38,7 +38,9 @@ KEY_FIGURES: dict[str, list[tuple[str, str, str]]] = {
     "evaluate-baselines": [("bm25.test.ndcg@10", "BM25 nDCG@10", "{:.3f}"),
                            ("minilm_zero_shot.test.ndcg@10", "MiniLM nDCG@10", "{:.3f}")],
     "generate-candidates": [("pairs", "pairs", "{:.0f}")],
-    "judge-pairs": [("pairs", "pairs judged", "{:.0f}"), ("pairs_per_s", "pairs/s", "{:.2f}")],
+    "judge-pairs": [("pairs", "pairs labelled", "{:.0f}"),
+                    ("judged_now", "judged now (rest from the label store)", "{:.0f}"),
+                    ("pairs_per_s", "pairs/s", "{:.2f}")],
     "train-cross-encoder": [("test.ndcg@10", "test nDCG@10", "{:.3f}"),
                             ("judge_like_test.auc", "AUC vs humans", "{:.3f}")],
     "score-pairs": [("pool.pairs", "pairs scored", "{:.0f}"),
@@ -77,8 +79,8 @@ def key_figures(task: str, metadata: dict) -> str:
     parts = []
     for key, label, fmt in KEY_FIGURES.get(step_kind(task), []):
         value = metadata.get(key)
-        if isinstance(value, int | float):
-            parts.append(f"{label} {fmt.format(value)}")
+        if isinstance(value, int | float) and not (label.endswith("/s") and value == 0):
+            parts.append(f"{label} {fmt.format(value)}")  # a rate of nothing done is left out
     return ", ".join(parts)
 
 

@@ -40,7 +40,7 @@ def test_steps_go_to_their_logs_and_one_line_each_to_the_terminal(tmp_path):
     lines = terminal.getvalue().splitlines()
     assert len(lines) == 4, lines
     assert "judge-pairs" in lines[0] and "started" in lines[0]
-    assert "done in" in lines[1] and "pairs judged 96, pairs/s 1.22" in lines[1]
+    assert "done in" in lines[1] and "pairs labelled 96, pairs/s 1.22" in lines[1]
     assert "test nDCG@10 0.659" in lines[3]
     assert console.run_dir == run
     log = (run / "logs" / "judge-pairs.log").read_text()
@@ -77,3 +77,6 @@ def test_key_figures_per_step_kind():
     assert key_figures("build-index", {"keyphrases": 3630, "dim": 384}) == \
         "keyphrases indexed 3630"
     assert key_figures("unknown-step", {"x": 1}) == ""
+    # every label from the store: the count says so, and no rate of nothing is shown
+    assert key_figures("judge-pairs", {"pairs": 96, "judged_now": 0, "pairs_per_s": 0.0}) == \
+        "pairs labelled 96, judged now (rest from the label store) 0"
