@@ -101,22 +101,21 @@ def prompt_report(p: np.ndarray, judgments, per_query: dict, splits) -> dict:
 def run_judge(config: CVConfig, work: Path, judge=None):
     """Compare the prompts (once: a run that has ``prompts.json`` keeps its choice), then
     label the candidates with the chosen one."""
-    out = work / "judge"
-    chosen_path = out / "prompts.json"
+    data = Data.load(config.max_queries)
+    chosen_path = work / "judge" / "prompts.json"
     if chosen_path.exists():
         chosen = read_json(chosen_path)["chosen"]
         log(f"judge: prompt {chosen} chosen already ({chosen_path})")
         if judge is None:
             judge = load_judge(config, chosen)
     else:
-        judge, chosen = compare_prompts(config, work, judge)
+        judge, chosen = compare_prompts(config, work, data, judge)
     use_prompt(judge, chosen)
-    label_candidates(judge, config, Data.load(config.max_queries), work, chosen)
+    label_candidates(judge, config, data, work, chosen)
     return judge
 
 
-def compare_prompts(config: CVConfig, work: Path, judge=None):
-    data = Data.load(config.max_queries)
+def compare_prompts(config: CVConfig, work: Path, data: Data, judge=None):
     splits = load_splits(work)
     judgments = data.judgments
     reports, per_prompt = {}, {}
@@ -217,7 +216,8 @@ def label_candidates(judge, config: CVConfig, data: Data, work: Path, prompt: st
                   "by_source": {s: {"pairs": len(v), "mean_p": round(float(np.mean(v)), 4)}
                                 for s, v in sorted(by_source.items())}})
     write_json(work / "judge" / "throughput.json", stats)
-    log(f"judge throughput: {stats.get('pairs_per_s')} pairs/s")
+    log(f"judge throughput: {stats['pairs_per_s']:.1f} pairs/s" if todo
+        else "judge: every pair labelled by an earlier run")
 
 
 def run_lora(config: CVConfig, work: Path, judge) -> None:
