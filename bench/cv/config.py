@@ -41,6 +41,8 @@ class CVConfig:
     # students then learn the judge's order of its train queries' products (in-domain lists);
     # the assistant never sees them (it is shared by all folds)
     judge_esci_pairs: bool = False
+    # throughput benchmark: this many stored pairs judged again (timed; labels not kept); 0: off
+    throughput_pairs: int = 0
     prompts: tuple[str, ...] = ("rubric-v6", "rubric-v7-exact", "rubric-v7-exact-full")
     # LoRA judge, per split
     lora: bool = True
@@ -63,6 +65,8 @@ class CVConfig:
     # and the task weights for the variants that learn from the teacher)
     variant_student: dict = field(default_factory=dict)
     parallel_students: int = 8           # student trainings at once (processes on one GPU)
+    # after the jobs: the click task timed through our trainer and SentenceTransformerTrainer
+    anchor_steps: int = 0
     base_model: str = "minilm"           # name or directory, for the students and assistant
     eval_batch_size: int = 512
     bootstrap_resamples: int = 10000
@@ -80,6 +84,13 @@ class CVConfig:
             raise ValueError(f"variant_student names variants not run: {sorted(unknown)}")
         for variant in self.variant_student:
             self.student_for(variant)  # StudentConfig checks the fields and their values
+
+    def tasks_for(self, variant: str) -> tuple[str, ...]:
+        """The variant's tasks: ``variant_student.<variant>.tasks``, else ``VARIANT_TASKS``."""
+        from components.training.stages import VARIANT_TASKS
+
+        own = (self.variant_student.get(variant) or {}).get("tasks")
+        return tuple(own) if own else VARIANT_TASKS[variant]
 
     def student_for(self, variant: str) -> StudentConfig:
         """``student`` with the variant's own fields (``variant_student``) applied."""

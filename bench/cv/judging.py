@@ -215,9 +215,31 @@ def label_candidates(judge, config: CVConfig, data: Data, work: Path, prompt: st
                   "unreadable": sum(lab.status != "ok" for lab in teacher),
                   "by_source": {s: {"pairs": len(v), "mean_p": round(float(np.mean(v)), 4)}
                                 for s, v in sorted(by_source.items())}})
+    if config.throughput_pairs and "benchmark" not in stats:
+        stats["benchmark"] = rejudge_benchmark(judge, data, teacher, config.throughput_pairs)
     write_json(work / "judge" / "throughput.json", stats)
     log(f"judge throughput: {stats['pairs_per_s']:.1f} pairs/s" if todo
         else "judge: every pair labelled by an earlier run")
+
+
+def rejudge_benchmark(judge, data: Data, stored: list[TeacherLabel], n: int) -> dict:
+    """Throughput on ``n`` stored training-keyphrase pairs judged again (the last ``n`` of the
+    store, so a fixed workload), and how far the new P(relevant) is from the stored one
+    (batch composition moves bf16 results a little). The labels are not written back."""
+    from components.judge.throughput import judge_and_measure
+
+    rows = [lab for lab in stored if lab.query_id is None and lab.p_relevant is not None][-n:]
+    if not rows:
+        return {}
+    requests = [JudgeRequest(data.items[lab.item_id], lab.keyphrase) for lab in rows]
+    labels, stats = judge_and_measure(judge, requests)
+    old = np.array([lab.p_relevant for lab in rows], dtype=float)
+    new = np.array([lab.p_relevant if lab.p_relevant is not None else np.nan for lab in labels])
+    stats.update({"max_abs_diff_vs_stored": float(np.nanmax(np.abs(old - new))),
+                  "mean_abs_diff_vs_stored": float(np.nanmean(np.abs(old - new))),
+                  "workload": f"the last {len(rows)} stored training-keyphrase pairs, judged again"})
+    log(f"judge benchmark: {stats['pairs_per_s']:.1f} pairs/s on {len(rows)} pairs")
+    return stats
 
 
 def run_lora(config: CVConfig, work: Path, judge) -> None:

@@ -22,6 +22,7 @@ from components.metrics.bootstrap import paired_bootstrap
 METRICS = ("ndcg@10", "recall@10", "precision@10", "mrr")
 PAIRS = (("distilled", "click_only"), ("distilled", "click_sr"), ("distilled", "one_step"),
          ("distilled", "minilm_zero_shot"), ("one_step", "click_only"),
+         ("one_step", "minilm_zero_shot"),
          ("click_sr", "click_only"), ("click_only", "minilm_zero_shot"),
          ("cross_encoder", "judge"), ("judge_lora", "judge"), ("distilled", "judge"))
 
@@ -157,7 +158,9 @@ def _stage_facts(work: Path) -> dict:
         job = read_json(path)
         students[job["variant"]][f"{job['split']}/s{job['seed']}"] = {
             "examples": job["examples"], "examples_per_s": job["train"]["examples_per_s"],
-            "seconds": job["train"]["seconds"], "best_step": job["train"]["best_step"]}
+            "seconds": job["train"]["seconds"], "best_step": job["train"]["best_step"],
+            "texts_per_s": job["train"].get("texts_per_s"),
+            "validation": job["train"].get("validation")}
     if students:
         facts["students"] = students
     return facts

@@ -1,6 +1,7 @@
 """Stage ``students``: every split x seed x variant, trained in parallel processes on one GPU.
 
-A variant's tasks are ``components.training.stages.VARIANT_TASKS``; the examples come from
+A variant's tasks are ``components.training.stages.VARIANT_TASKS`` unless the config's
+``variant_student`` names them; the examples come from
 ``components.training.stages.student_examples`` (the pipeline's own stage function) on the
 split's train queries (clicks, Search relevance, the judge's labels of their click-log pairs)
 and the fold-independent training keyphrases (the judge's labels, the assistant's pool).
@@ -47,14 +48,14 @@ def run_job(config: CVConfig, work: Path, split_name: str, variant: str, seed: i
     held_out = HeldOut(split, data.query_text)
     log_ = ClickLog.load(work / "prepare" / "clicks")
     student_config = replace(config.student_for(variant), base_model=config.base_model,
-                             tasks=VARIANT_TASKS[variant], seed=seed)
+                             tasks=config.tasks_for(variant), seed=seed)
     labels = []
-    if "judge" in student_config.tasks:
+    if {"judge", "judge_query"} & set(student_config.tasks):
         labels = [lab for lab in load_teacher_labels(work / "judge" / "teacher_labels.jsonl")
                   if lab.p_relevant is not None and held_out.allows(lab.keyphrase, lab.query_id)]
     pool = pool_rows(work) if "distill" in student_config.tasks else ()
     ex = student_examples(student_config, log_, data.items, held_out, labels, pool, seed)
-    tasks = build_tasks(student_config, ex.clicks, ex.distill, ex.judge, ex.sr)
+    tasks = build_tasks(student_config, ex.clicks, ex.distill, ex.judge, ex.sr, ex.judge_query)
     validation = split.queries("validation")
 
     def validate(scorer) -> float:
@@ -121,6 +122,39 @@ def run_students(config_path: Path, config: CVConfig, work: Path) -> None:
                 log(f"student {job}: {status} in {time.perf_counter() - start:.0f} s")
     if failures:
         raise RuntimeError(f"{len(failures)} student jobs failed: {failures}; see {logs}")
+    if config.anchor_steps and not (work / "students" / "anchor.json").exists():
+        write_json(work / "students" / "anchor.json", run_anchor(config, work))
+
+
+def run_anchor(config: CVConfig, work: Path) -> dict:
+    """The click task of the first split, ``anchor_steps`` steps, timed twice on the GPU the
+    jobs have left: through our trainer and through sentence-transformers'
+    ``SentenceTransformerTrainer`` (same model, loss, batch size and steps)."""
+    from components.device import pick_device
+    from components.training.anchor import time_sentence_transformers_trainer
+    from components.training.examples import clicked_pairs
+
+    data = Data.load(config.max_queries)
+    split_name = trained_splits(config, work)[0]
+    held_out = HeldOut(load_splits(work)[split_name], data.query_text)
+    clicks = clicked_pairs(ClickLog.load(work / "prepare" / "clicks"), data.items, held_out)
+    student_config = replace(config.student, base_model=config.base_model, tasks=("clicks",),
+                             max_steps=config.anchor_steps)
+    tasks = build_tasks(student_config, clicks)
+    start = time.perf_counter()
+    _, stats = train_student(student_config, tasks, None, device=pick_device())
+    ours = {"trainer": "kpdistill train_multitask", "steps": stats.steps,
+            "batch_size": student_config.click_batch_size, "seconds": round(stats.seconds, 2),
+            "examples_per_s": stats.to_dict()["examples_per_s"],
+            "wall_s": round(time.perf_counter() - start, 2)}
+    try:
+        theirs = time_sentence_transformers_trainer(student_config, clicks, config.anchor_steps)
+    except Exception as exc:  # noqa: BLE001 - the anchor is a reference, not a result
+        theirs = {"error": f"{type(exc).__name__}: {exc}"}
+    log(f"anchor: ours {ours['examples_per_s']} ex/s, sentence-transformers "
+        f"{theirs.get('examples_per_s', theirs.get('error'))}")
+    return {"split": split_name, "clicks": len(clicks), "ours": ours,
+            "sentence_transformers": theirs}
 
 
 def main(argv=None) -> int:

@@ -204,6 +204,23 @@ def _encode(judge: LocalJudge, examples: Sequence[tuple[JudgeRequest, str]],
     return rows, targets, skipped
 
 
+def bucketed_batches(lengths: Sequence[int], batch_size: int, generator: torch.Generator,
+                     bucket_batches: int = 16) -> list[list[int]]:
+    """One epoch's batches of row indices: shuffled, then sorted by length within windows of
+    ``bucket_batches`` batches (little padding), and the batches shuffled again. Every index
+    appears exactly once; only the last batch may be smaller."""
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    window = batch_size * max(1, bucket_batches)
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start:start + window], key=lambda i: lengths[i])
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    full = [b for b in batches if len(b) == batch_size]
+    rest = [i for b in batches if len(b) < batch_size for i in b]
+    shuffled = [full[i] for i in torch.randperm(len(full), generator=generator).tolist()]
+    return shuffled + [rest[i:i + batch_size] for i in range(0, len(rest), batch_size)]
+
+
 # -- the adapter ----------------------------------------------------------------------------
 def _is_peft(model) -> bool:
     from peft import PeftModel
@@ -278,11 +295,9 @@ def train_judge_lora(judge: LocalJudge, examples: Sequence[tuple[JudgeRequest, s
         epoch += 1
         start = time.perf_counter()
         model.train()
-        order = torch.randperm(len(rows), generator=generator).tolist()
-        for first in range(0, len(order), config.batch_size):
+        for batch in bucketed_batches([len(r) for r in rows], config.batch_size, generator):
             if stats.steps >= total_steps:
                 break
-            batch = order[first:first + config.batch_size]
             ids, mask, positions = left_pad([rows[i] for i in batch], judge.pad_id)
             with _autocast(device):
                 out = model(input_ids=ids.to(device), attention_mask=mask.to(device),

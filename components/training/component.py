@@ -126,7 +126,8 @@ def train_bi_encoder(data: Input[Dataset], clicks: Input[Dataset], labels: Input
     pool = load_pool_scores(Path(scores.path) / POOL_SCORES_FILE)
     ex = student_examples(student_config, inputs.clicks, inputs.items, inputs.held_out,
                           inputs.labels, ((r.keyphrase, r.item_id, r.score) for r in pool), seed)
-    task_list = build_tasks(student_config, ex.clicks, ex.distill, ex.judge, ex.sr)
+    task_list = build_tasks(student_config, ex.clicks, ex.distill, ex.judge, ex.sr,
+                            ex.judge_query)
     _, stats = train_student(student_config, task_list, student.path,
                              validate=inputs.validation_ndcg)
     write_training_log(student.path, stats.curve, stats.validation)

@@ -17,7 +17,7 @@ CONFIG_DIR = Path(__file__).resolve().parent
 DEMO_CONFIG = CONFIG_DIR / "demo.yaml"
 FULL_CONFIG = CONFIG_DIR / "full.yaml"
 
-STUDENT_TASKS = ("clicks", "sr", "distill", "judge")
+STUDENT_TASKS = ("clicks", "sr", "distill", "judge", "judge_query")
 CROSS_ENCODER_OBJECTIVES = ("bce", "kl", "listwise")
 
 
@@ -65,7 +65,7 @@ class StudentConfig:
     """Multi-task student: which tasks, their losses, the sampler and the schedule."""
 
     base_model: str = "minilm"           # pretrained name or a sentence-transformers directory
-    tasks: tuple[str, ...] = ("clicks", "distill", "judge")  # any of clicks/sr/distill/judge
+    tasks: tuple[str, ...] = ("clicks", "distill", "judge")  # any of STUDENT_TASKS
     distill_loss: str = "pearson"        # pearson | margin_mse | listwise_kl
     # judge task: "bce" on each pair's P(relevant), or "pearson" on lists of one keyphrase's
     # judged items (the judge's order within a keyphrase, not its compressed absolute values)
@@ -80,6 +80,12 @@ class StudentConfig:
     distill_list_size: int = 16
     judge_batch_size: int = 64           # pairs (bce) or lists (pearson)
     judge_list_size: int = 8
+    # judge_query task: the judge's labels of the click-log (buyer) queries' own products, as
+    # lists of one query's items (Pearson): the within-query order nDCG@10 measures. With it,
+    # the judge task keeps the other keyphrases' labels only.
+    judge_query_batch_size: int = 8      # lists
+    judge_query_list_size: int = 16
+    judge_query_lists_per_query: int = 8  # random lists drawn from each query's labels
     sr_batch_size: int = 64              # Search-relevance task: shown (1) vs filtered (0) pairs
     learning_rate: float = 2e-5
     warmup_fraction: float = 0.1

@@ -127,3 +127,34 @@ def distillation_lists(scored: Iterable[tuple[str, str, float]], items: Mapping[
             out.append(ListExample(keyphrase, tuple(items[i].text(item_fields) for i, _ in chunk),
                                    tuple(s for _, s in chunk)))
     return out
+
+
+def query_lists(labels: Iterable[TeacherLabel], items: Mapping[str, Item], list_size: int,
+                per_query: int, seed: int = 0,
+                item_fields: Sequence[str] = ITEM_FIELDS) -> list[ListExample]:
+    """``per_query`` random lists of ``list_size`` of each buyer query's labelled items.
+
+    Only labels that carry a query id (the click log's queries: their shown, clicked,
+    filtered and judged products) are used: these lists hold the within-query order that
+    nDCG@10 measures. A query with fewer than ``list_size`` labelled items gives no list;
+    an item appears at most once in a list. Deterministic for a given ``seed``.
+    """
+    if list_size < 2 or per_query < 1:
+        raise ValueError("query lists need list_size >= 2 and per_query >= 1")
+    by_query: dict[str, dict[str, tuple[str, float]]] = defaultdict(dict)
+    for lab in labels:
+        if lab.query_id is not None and lab.p_relevant is not None:
+            by_query[lab.query_id][lab.item_id] = (lab.keyphrase, float(lab.p_relevant))
+    rng = random.Random(seed)
+    out = []
+    for query_id in sorted(by_query):
+        entries = sorted(by_query[query_id].items())
+        if len(entries) < list_size:
+            continue
+        keyphrase = entries[0][1][0]
+        for _ in range(per_query):
+            chunk = rng.sample(entries, list_size)
+            out.append(ListExample(keyphrase,
+                                   tuple(items[i].text(item_fields) for i, _ in chunk),
+                                   tuple(score for _, (_, score) in chunk)))
+    return out

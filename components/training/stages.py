@@ -7,7 +7,7 @@ student's task examples, so the pipeline and every benchmark train the same stud
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from components.clicks.simulator import ClickLog
 from components.data.esci import Item
@@ -20,6 +20,7 @@ from components.training.examples import (
     clicked_pairs,
     distillation_lists,
     judge_pairs,
+    query_lists,
     search_relevance_pairs,
 )
 
@@ -40,10 +41,12 @@ class StudentExamples:
     sr: list[PairExample]
     distill: list[ListExample]
     judge: list[PairExample] | list[ListExample]
+    judge_query: list[ListExample] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {"clicks": len(self.clicks), "sr": len(self.sr),
-                "distill_lists": len(self.distill), "judge": len(self.judge)}
+                "distill_lists": len(self.distill), "judge": len(self.judge),
+                "judge_query_lists": len(self.judge_query)}
 
 
 def student_examples(config: StudentConfig, log: ClickLog, items: Mapping[str, Item],
@@ -57,10 +60,15 @@ def student_examples(config: StudentConfig, log: ClickLog, items: Mapping[str, I
     distill = (distillation_lists(pool, items, config.distill_list_size, seed)
                if "distill" in tasks else [])
     judge: list = []
+    judge_query: list = []
+    if "judge_query" in tasks:
+        judge_query = query_lists(labels, items, config.judge_query_list_size,
+                                  config.judge_query_lists_per_query, seed)
+        labels = [lab for lab in labels if lab.query_id is None]  # the rest go to "judge"
     if "judge" in tasks:
         if config.judge_loss == "pearson":
             judge = distillation_lists(((lab.keyphrase, lab.item_id, float(lab.p_relevant))
                                         for lab in labels), items, config.judge_list_size, seed)
         else:
             judge = judge_pairs(labels, items)
-    return StudentExamples(clicks, sr, distill, judge)
+    return StudentExamples(clicks, sr, distill, judge, judge_query)

@@ -5,7 +5,9 @@
 - ``distill``: the cross-encoder's pool scores (Pearson, margin-MSE or listwise KL);
 - ``sr``: Search relevance, BCE on the Search filter's decisions (shown 1, filtered 0);
 - ``judge``: BCE on the judge's P(relevant), or (``judge_loss: pearson``) Pearson on lists of
-  one keyphrase's judged items.
+  one keyphrase's judged items;
+- ``judge_query``: Pearson on lists of one buyer query's judged products (the click log's
+  queries; ``examples.query_lists``).
 Every loss is wrapped in ``MatryoshkaLoss`` over ``StudentConfig.matryoshka_dims``.
 """
 
@@ -53,7 +55,8 @@ def distill_loss(config: StudentConfig):
 def build_tasks(config: StudentConfig, clicks: Sequence[PairExample] = (),
                 distill: Sequence[ListExample] = (),
                 judge: Sequence[PairExample] | Sequence[ListExample] = (),
-                sr: Sequence[PairExample] = ()) -> list[Task]:
+                sr: Sequence[PairExample] = (),
+                judge_query: Sequence[ListExample] = ()) -> list[Task]:
     """The tasks named in ``config.tasks``; a named task without examples is an error."""
     dims = [d for d in config.matryoshka_dims]
 
@@ -72,6 +75,9 @@ def build_tasks(config: StudentConfig, clicks: Sequence[PairExample] = (),
             PearsonDistillationLoss() if config.judge_loss == "pearson"
             else JudgeBCELoss(config.bce_scale, config.bce_threshold)),
             config.judge_batch_size, config.task_weights.get("judge", 1.0)),
+        "judge_query": lambda: Task("judge_query", judge_query, wrap(PearsonDistillationLoss()),
+                                    config.judge_query_batch_size,
+                                    config.task_weights.get("judge_query", 1.0)),
     }
     return [available[name]() for name in config.tasks]
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from bench.cv.common import Data
+from bench.cv.common import Data, read_json
 from bench.cv.config import CONFIG_DIR, load_cv_config
 from bench.cv.judging import label_candidates
 from bench.cv.prepare import training_keyphrases
@@ -119,7 +119,38 @@ def test_variant_student_overrides_apply_to_their_variant_only(config):
 
 def test_the_h200_config_gives_the_teacher_variants_their_share_of_the_same_schedule():
     config = load_cv_config(CONFIG_DIR / "h200.yaml")
+    shares = {}
     for variant in ("one_step", "distilled"):
         student = config.student_for(variant)
         assert student.sampler == "weighted" and student.max_steps == config.student.max_steps
-        assert student.task_weights["judge"] > student.task_weights["clicks"]
+        assert set(student.task_weights) == set(config.tasks_for(variant))
+        total = sum(student.task_weights.values())
+        shares[variant] = {k: w / total for k, w in student.task_weights.items()}
+    # the same share of steps for clicks, Search relevance and the train queries' judge lists
+    for task in ("clicks", "sr", "judge_query"):
+        assert shares["one_step"][task] == pytest.approx(shares["distilled"][task])
+    assert config.tasks_for("click_only") == ("clicks",)
+
+
+def test_the_judge_benchmark_runs_once_on_stored_pairs_and_keeps_no_labels(tmp_path, data,
+                                                                           config, monkeypatch):
+    import components.judge.throughput as throughput
+    monkeypatch.setattr(throughput, "judge_and_measure",
+                        lambda judge, requests: (judge.judge(requests), {"pairs_per_s": 1.0}))
+    work = tmp_path / "work"
+    item_ids = sorted(data.items)[:5]
+    write_jsonl_atomic(work / "prepare" / "candidates.jsonl", [
+        {"item_id": i, "keyphrase": "desk lamp", "query_id": None, "source": "retrieved"}
+        for i in item_ids])
+    write_jsonl_atomic(work / "prepare" / "clicks" / "clicks.jsonl", [])
+    write_jsonl_atomic(work / "prepare" / "clicks" / "filtered.jsonl", [])
+    config = replace(config, judge_model="counting", throughput_pairs=3)
+    judge = _CountingJudge()
+    label_candidates(judge, config, data, work, "rubric-v6")
+    assert judge.judged[5:] == [(i, "desk lamp") for i in item_ids[2:]]  # the last 3 again
+    bench = read_json(work / "judge" / "throughput.json")["benchmark"]
+    assert bench["mean_abs_diff_vs_stored"] == 0.0 and "last 3" in bench["workload"]
+    assert len(load_teacher_labels(work / "judge" / "teacher_labels.jsonl")) == 5
+    again = _CountingJudge()
+    label_candidates(again, config, data, work, "rubric-v6")
+    assert again.judged == []  # labels and benchmark both kept from the first run

@@ -13,6 +13,7 @@ from components.judge.lora import (
     JudgeLoraConfig,
     adapter_state,
     answer_token_groups,
+    bucketed_batches,
     calibration_loss,
     left_pad,
     load_judge_lora,
@@ -197,3 +198,17 @@ def test_validation_keeps_the_best_epoch(tiny_judge_dir):
     assert any(not torch.equal(states[0][k], states[2][k]) for k in final)
     for key, value in final.items():
         assert torch.equal(value, states[0][key]), key
+
+
+@pytest.mark.parametrize("n,batch", [(0, 4), (3, 4), (37, 4), (64, 8), (100, 7)])
+def test_bucketed_batches_cover_every_row_once_with_little_padding(n, batch):
+    lengths = [(i * 37) % 101 for i in range(n)]
+    batches = bucketed_batches(lengths, batch, torch.Generator().manual_seed(0), bucket_batches=4)
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(n))
+    assert len(batches) == -(-n // batch)
+    assert all(len(b) == batch for b in batches[: n // batch])
+    window = [sorted(lengths[i] for i in b) for b in batches[: n // batch]]
+    if n >= 4 * batch:  # within a window rows are sorted: a batch spans a narrow length band
+        spread = [w[-1] - w[0] for w in window]
+        assert sum(spread) / len(spread) < 50

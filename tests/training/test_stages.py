@@ -6,7 +6,12 @@ import torch
 from components.judge.labels import TeacherLabel
 from components.training.config import StudentConfig
 from components.training.cross_encoder import _label_lists, listwise_teacher_loss
-from components.training.examples import ListExample, PairExample, search_relevance_pairs
+from components.training.examples import (
+    ListExample,
+    PairExample,
+    query_lists,
+    search_relevance_pairs,
+)
 from components.training.stages import VARIANT_TASKS, student_examples
 from components.training.student import build_tasks
 from tests.training.test_examples_and_pool import HELD, ITEMS, LOG
@@ -28,16 +33,55 @@ def test_student_examples_build_only_the_named_tasks():
     pool = [("sofa", f"i{n}", n / 6) for n in range(6)]
     config = StudentConfig(tasks=VARIANT_TASKS["click_sr"])
     ex = student_examples(config, LOG, ITEMS, HELD, labels, pool)
-    assert ex.counts() == {"clicks": 1, "sr": 3, "distill_lists": 0, "judge": 0}
+    assert ex.counts() == {"clicks": 1, "sr": 3, "distill_lists": 0, "judge": 0,
+                           "judge_query_lists": 0}
     config = StudentConfig(tasks=VARIANT_TASKS["distilled"], judge_loss="pearson",
                            judge_list_size=3, distill_list_size=2)
     ex = student_examples(config, LOG, ITEMS, HELD, labels, pool)
-    assert ex.counts() == {"clicks": 1, "sr": 3, "distill_lists": 3, "judge": 2}
+    assert ex.counts() == {"clicks": 1, "sr": 3, "distill_lists": 3, "judge": 2,
+                           "judge_query_lists": 0}
     assert all(isinstance(e, ListExample) and len(e.item_texts) == 3 for e in ex.judge)
     tasks = build_tasks(config, ex.clicks, ex.distill, ex.judge, ex.sr)
     assert [t.name for t in tasks] == ["clicks", "sr", "distill", "judge"]
     bce = student_examples(StudentConfig(tasks=("judge",)), LOG, ITEMS, HELD, labels)
     assert all(isinstance(e, PairExample) for e in bce.judge)
+
+
+def _query_label(query_id, item, p):
+    return TeacherLabel(item, f"query {query_id}", query_id, "judged", "m", "v", "ok",
+                        {"E": p, "S": 0.0, "C": 0.0, "I": 1 - p}, p, "E")
+
+
+def test_query_lists_draw_lists_of_each_querys_own_labelled_items():
+    items = ITEMS
+    labels = ([_query_label("q1", f"i{n}", n / 10) for n in range(5)]
+              + [_query_label("q2", f"i{n}", 0.5) for n in range(2)]   # too few items
+              + [_label("sofa", f"i{n}", 0.3) for n in range(6)])       # no query: not here
+    lists = query_lists(labels, items, list_size=4, per_query=3, seed=1)
+    assert len(lists) == 3 and {e.keyphrase for e in lists} == {"query q1"}
+    for e in lists:
+        assert len(set(e.item_texts)) == 4  # an item at most once a list
+        assert [float(t.split()[1]) / 10 for t in e.item_texts] == list(e.teacher_scores)
+    assert lists == query_lists(labels, items, list_size=4, per_query=3, seed=1)
+    with pytest.raises(ValueError, match="list_size"):
+        query_lists(labels, items, list_size=1, per_query=3)
+
+
+def test_judge_query_takes_the_query_labels_and_leaves_the_rest_to_judge():
+    items = ITEMS
+    labels = ([_query_label("q1", f"i{n}", n / 10) for n in range(6)]
+              + [_label("sofa", f"i{n}", n / 10) for n in range(6)])
+    config = StudentConfig(tasks=("judge", "judge_query"), judge_loss="pearson",
+                           judge_list_size=3, judge_query_list_size=4,
+                           judge_query_lists_per_query=2)
+    ex = student_examples(config, LOG, items, HELD, labels)
+    assert {e.keyphrase for e in ex.judge} == {"sofa"} and len(ex.judge) == 2
+    assert {e.keyphrase for e in ex.judge_query} == {"query q1"} and len(ex.judge_query) == 2
+    tasks = build_tasks(config, judge=ex.judge, judge_query=ex.judge_query)
+    assert [(t.name, t.batch_size) for t in tasks] == [("judge", 64), ("judge_query", 8)]
+    alone = student_examples(StudentConfig(tasks=("judge",), judge_loss="pearson",
+                                           judge_list_size=3), LOG, items, HELD, labels)
+    assert len(alone.judge) == 4  # without judge_query, the query labels stay in judge
 
 
 def test_student_config_rejects_unknown_tasks_and_judge_losses():
