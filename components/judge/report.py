@@ -120,4 +120,15 @@ def judge_15b_markdown(j: dict) -> list[str]:
               f"{t['computed_tokens_per_pair']:.1f} run through the model (padded "
               f"{t['padded_tokens_per_pair']:.1f}); {t['flops_per_pair'] / 1e9:.0f} GFLOP a pair, "
               f"{t['achieved_tflops']:.1f} TFLOP/s achieved."]
+    b = t.get("benchmark")
+    if b:
+        lines += ["", f"Benchmark, same card and settings ({b['workload']}; "
+                  f"{b['distinct_items']} distinct items): **{b['pairs_per_s']:.1f} pairs/s**, "
+                  f"{b['tokens_per_s']:.0f} computed tokens/s; {b['tokens_per_pair']:.1f} prompt "
+                  f"tokens a pair of which {b['computed_tokens_per_pair']:.1f} run through the "
+                  f"model (padded {b['padded_tokens_per_pair']:.1f}); "
+                  f"{b['flops_per_pair'] / 1e9:.0f} GFLOP a pair, {b['achieved_tflops']:.1f} "
+                  f"TFLOP/s achieved. P(relevant) differs from the stored labels by "
+                  f"{b['mean_abs_diff_vs_stored']:.4f} on average (at most "
+                  f"{b['max_abs_diff_vs_stored']:.3f}): bf16 batches composed differently."]
     return lines

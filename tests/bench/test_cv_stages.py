@@ -62,7 +62,7 @@ def test_a_rerun_judges_only_the_new_pairs_and_keeps_the_earlier_labels(tmp_path
     write_jsonl_atomic(work / "prepare" / "candidates.jsonl", rows)
     write_jsonl_atomic(work / "prepare" / "clicks" / "clicks.jsonl", [])
     write_jsonl_atomic(work / "prepare" / "clicks" / "filtered.jsonl", [])
-    config = replace(config, judge_model="counting")
+    config = replace(config, judge_model="counting", judge_esci_pairs=False, throughput_pairs=0)
     first = _CountingJudge()
     label_candidates(first, config, data, work, "rubric-v6")
     assert len(first.judged) == 4
@@ -98,7 +98,8 @@ def test_esci_pairs_are_labelled_once_with_their_query_when_asked(tmp_path, data
          "clicks": 1}])
     write_jsonl_atomic(work / "prepare" / "clicks" / "filtered.jsonl", [])
     judge = _CountingJudge()
-    label_candidates(judge, replace(config, judge_esci_pairs=True), data, work, "rubric-v6")
+    label_candidates(judge, replace(config, judge_esci_pairs=True, throughput_pairs=0), data,
+                     work, "rubric-v6")
     labels = load_teacher_labels(work / "judge" / "teacher_labels.jsonl")
     assert len(labels) == len(data.judgments) == len(judge.judged)  # the clicked pair once
     assert labels[0].source == "clicked"
@@ -144,7 +145,7 @@ def test_the_judge_benchmark_runs_once_on_stored_pairs_and_keeps_no_labels(tmp_p
         for i in item_ids])
     write_jsonl_atomic(work / "prepare" / "clicks" / "clicks.jsonl", [])
     write_jsonl_atomic(work / "prepare" / "clicks" / "filtered.jsonl", [])
-    config = replace(config, judge_model="counting", throughput_pairs=3)
+    config = replace(config, judge_model="counting", judge_esci_pairs=False, throughput_pairs=3)
     judge = _CountingJudge()
     label_candidates(judge, config, data, work, "rubric-v6")
     assert judge.judged[5:] == [(i, "desk lamp") for i in item_ids[2:]]  # the last 3 again
