@@ -29,7 +29,7 @@ CV_HARDWARE ?=
 
 .PHONY: bench-cv
 bench-cv: venv ## Judge -> assistant -> students over 5 query folds (CV_CONFIG=, GPU: ~20 min on an H200) -> docs/results
-	$(PY) -m bench.cv --config $(CV_CONFIG) --work $(CV_WORK) --stages prepare judge assistant pool students lora
+	$(PY) -m bench.cv --config $(CV_CONFIG) --work $(CV_WORK) --stages generate prepare judge assistant pool students lora
 	$(PY) -m bench.cv --config $(CV_CONFIG) --work $(CV_WORK) --stages report --out docs/results --hardware "$(CV_HARDWARE)"
 
 .PHONY: bench-cv-smoke
