@@ -29,7 +29,13 @@ def main(argv=None) -> int:
     config = load_cv_config(args.config)
     runner = Runner(config, args)
     stages = [s for s in STAGES if s in args.stages]
-    if "students" in stages and "lora" in stages:
+    if "students" in stages and "lora" in stages and config.lora_variants:
+        # some students learn from the LoRA judges' labels: the LoRA stage goes first
+        stages.remove("lora")
+        stages.insert(stages.index("students"), "lora")
+        for stage in stages:
+            runner.stage(stage)
+    elif "students" in stages and "lora" in stages:
         # The LoRA judge trains in this process while the student processes share the GPU:
         # neither fills an H200 alone.
         stages.remove("lora")

@@ -50,6 +50,13 @@ class CVConfig:
     lora_batch_size: int = 32
     lora_learning_rate: float = 2e-4
     lora_max_length: int = 384          # whole prompt, shared prefix included
+    # the LoRA judge as a teacher: after training, it labels the fold's train queries' judged
+    # products and every stored pair of this many training keyphrases
+    # (lora/<split>_labels.jsonl); the variants named in lora_variants train on them (the
+    # others on the zero-shot labels)
+    lora_teacher: bool = False
+    lora_teacher_keyphrases: int = 0
+    lora_variants: tuple[str, ...] = ()
     # assistant (fold-independent): objectives tried, chosen on held-out judge labels
     assistant_objectives: tuple[str, ...] = ("listwise", "bce")
     assistant_holdout_fraction: float = 0.05
@@ -73,12 +80,24 @@ class CVConfig:
     max_queries: int | None = None       # smoke runs: a few queries only
 
     def __post_init__(self):
-        for name in ("seeds", "variants", "prompts", "assistant_objectives"):
+        for name in ("seeds", "variants", "prompts", "assistant_objectives", "lora_variants"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.n_folds < 2:
             raise ValueError("n_folds must be >= 2")
         if not self.prompts:
             raise ValueError("prompts must name at least one rubric version")
+        from components.training.stages import VARIANT_TASKS
+
+        untasked = [v for v in self.variants if v not in VARIANT_TASKS
+                    and not (self.variant_student.get(v) or {}).get("tasks")]
+        if untasked:
+            raise ValueError(f"variants {untasked} are not among {sorted(VARIANT_TASKS)}: give "
+                             "them their tasks in variant_student.<name>.tasks")
+        if set(self.lora_variants) - set(self.variants):
+            raise ValueError(f"lora_variants {sorted(set(self.lora_variants) - set(self.variants))}"
+                             " are not in variants")
+        if self.lora_variants and not (self.lora and self.lora_teacher):
+            raise ValueError("lora_variants need lora: true and lora_teacher: true")
         unknown = set(self.variant_student) - set(self.variants)
         if unknown:
             raise ValueError(f"variant_student names variants not run: {sorted(unknown)}")

@@ -255,7 +255,8 @@ def run_lora(config: CVConfig, work: Path, judge) -> None:
     for name in trained_splits(config, work):
         split = splits[name]
         path = work / "lora" / f"{name}.json"
-        if path.exists():
+        labels_path = lora_labels_path(work, name)
+        if path.exists() and (not config.lora_teacher or labels_path.exists()):
             continue
         train = data.judgments_of(split.queries("train"))
         val = data.judgments_of(split.queries("validation"))
@@ -275,5 +276,42 @@ def run_lora(config: CVConfig, work: Path, judge) -> None:
                           "prompt": judge.prompt_version})
         log(f"lora {name}: test nDCG@10 "
             f"{np.nanmean([v['ndcg@10'] for v in per_query.values()]):.4f}")
+        if config.lora_teacher:
+            start = time.perf_counter()
+            stored = load_teacher_labels(work / "judge" / "teacher_labels.jsonl")
+            labels = lora_teacher_labels(judge, data, train, stored,
+                                         config.lora_teacher_keyphrases,
+                                         f"{config.judge_model}+lora-{name}", config.fold_seed)
+            save_teacher_labels(labels_path, labels)
+            log(f"lora {name}: {len(labels)} teacher labels in "
+                f"{time.perf_counter() - start:.0f} s")
         judge.model = judge.model.unload()  # the base judge again for the next split
         judge._prefix_kv = None
+
+
+def lora_labels_path(work: Path, split_name: str) -> Path:
+    return work / "lora" / f"{split_name}_labels.jsonl"
+
+
+def lora_teacher_labels(judge, data: Data, train_judgments, stored: list[TeacherLabel],
+                        keyphrases: int, model_name: str, seed: int = 0) -> list[TeacherLabel]:
+    """The fold's LoRA judge as a teacher: it labels every judged product of the fold's train
+    queries (source ``judged``, with the query id) and every stored pair of ``keyphrases``
+    training keyphrases (drawn with ``seed``; never an ESCI query). Whole keyphrases, so that
+    a student's list of one keyphrase never mixes two judges' scales. Students of a
+    ``lora_variants`` variant take these labels over the zero-shot ones for the same pairs."""
+    rows = [{"item_id": j.item_id, "keyphrase": j.query, "query_id": j.query_id,
+             "source": "judged"} for j in train_judgments]
+    broad = [lab for lab in stored if lab.query_id is None]
+    names = sorted({lab.keyphrase for lab in broad})
+    if keyphrases and names:
+        rng = np.random.default_rng(seed)
+        chosen = {names[i] for i in rng.choice(len(names), size=min(keyphrases, len(names)),
+                                               replace=False)}
+        rows += [{"item_id": lab.item_id, "keyphrase": lab.keyphrase, "query_id": None,
+                  "source": lab.source} for lab in broad if lab.keyphrase in chosen]
+    answers = judge.judge([JudgeRequest(data.items[r["item_id"]], r["keyphrase"])
+                           for r in rows])
+    return [TeacherLabel(r["item_id"], r["keyphrase"], r["query_id"], r["source"], model_name,
+                         judge.prompt_version, a.status, a.probs, a.p_relevant, a.grade)
+            for r, a in zip(rows, answers, strict=True)]

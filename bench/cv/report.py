@@ -27,6 +27,19 @@ PAIRS = (("distilled", "click_only"), ("distilled", "click_sr"), ("distilled", "
          ("cross_encoder", "judge"), ("judge_lora", "judge"), ("distilled", "judge"))
 
 
+def extra_pairs(variants) -> tuple[tuple[str, str], ...]:
+    """Variants beyond the four standard ones (e.g. ``distilled_lora``) against the baselines
+    and against the standard variant their name extends."""
+    standard = ("click_only", "click_sr", "one_step", "distilled")
+    out = []
+    for v in variants:
+        if v in standard:
+            continue
+        out += [(v, "click_only"), (v, "click_sr"), (v, "minilm_zero_shot")]
+        out += [(v, s) for s in standard if v.startswith(s + "_")]
+    return tuple(out)
+
+
 def _mean(values) -> float:
     kept = [v for v in values if v is not None and not math.isnan(v)]
     return float(np.mean(kept)) if kept else float("nan")
@@ -104,7 +117,7 @@ def run_report(config: CVConfig, work: Path, out: Path | None, hardware: str = "
         entry["seed_means_ndcg@10"] = tables["ndcg@10"][name]["seed_means"]
         cv["models"][name] = entry
     ndcg = {n: t["per_query"] for n, t in tables["ndcg@10"].items()}
-    for a, b in PAIRS:
+    for a, b in PAIRS + extra_pairs(config.variants):
         if a in ndcg and b in ndcg:
             cv["paired"][f"{a}_minus_{b}"] = paired_bootstrap(
                 ndcg[a], ndcg[b], n_resamples=config.bootstrap_resamples)

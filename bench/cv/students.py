@@ -28,7 +28,7 @@ from components.clicks.simulator import ClickLog
 from components.data.splits import QuerySplit
 from components.judge.labels import load_teacher_labels
 from components.training.examples import HeldOut
-from components.training.stages import VARIANT_TASKS, student_examples
+from components.training.stages import student_examples
 from components.training.student import InMemoryEncoder, build_tasks, train_student
 
 
@@ -51,7 +51,13 @@ def run_job(config: CVConfig, work: Path, split_name: str, variant: str, seed: i
                              tasks=config.tasks_for(variant), seed=seed)
     labels = []
     if {"judge", "judge_query"} & set(student_config.tasks):
-        labels = [lab for lab in load_teacher_labels(work / "judge" / "teacher_labels.jsonl")
+        labels = load_teacher_labels(work / "judge" / "teacher_labels.jsonl")
+        if variant in config.lora_variants:  # the fold's LoRA judge's labels, where it has them
+            from bench.cv.judging import lora_labels_path
+
+            labels = with_labels_of(labels, load_teacher_labels(
+                lora_labels_path(work, split_name), ok_only=False))
+        labels = [lab for lab in labels
                   if lab.p_relevant is not None and held_out.allows(lab.keyphrase, lab.query_id)]
     pool = pool_rows(work) if "distill" in student_config.tasks else ()
     ex = student_examples(student_config, log_, data.items, held_out, labels, pool, seed)
@@ -64,7 +70,7 @@ def run_job(config: CVConfig, work: Path, split_name: str, variant: str, seed: i
 
     model, stats = train_student(student_config, tasks, None, validate=validate)
     full = max(student_config.matryoshka_dims)
-    dims = student_config.matryoshka_dims if variant == "distilled" else (full,)
+    dims = student_config.matryoshka_dims if variant.startswith("distilled") else (full,)
     test = split.queries("test")
     per_dim = {str(d): score_judged(InMemoryEncoder(model, d if d < full else None,
                                                     config.eval_batch_size), data, test)
@@ -78,6 +84,14 @@ def run_job(config: CVConfig, work: Path, split_name: str, variant: str, seed: i
               "ndcg@10": float(np.nanmean([v["ndcg@10"] for v in per_dim[str(full)].values()]))}
     write_json(job_path(work, split_name, variant, seed), result)
     return result
+
+
+def with_labels_of(base: list, override: list) -> list:
+    """``base`` with each (item, keyphrase) pair's label taken from ``override`` where it has
+    one (pairs only in ``override`` are added at the end, in its order)."""
+    new = {(lab.item_id, lab.keyphrase): lab for lab in override}
+    out = [new.pop((lab.item_id, lab.keyphrase), lab) for lab in base]
+    return out + list(new.values())
 
 
 def pending_jobs(config: CVConfig, work: Path) -> list[tuple[str, str, int]]:
@@ -162,11 +176,15 @@ def main(argv=None) -> int:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--split", required=True)
-    parser.add_argument("--variant", required=True, choices=sorted(VARIANT_TASKS))
+    parser.add_argument("--variant", required=True,
+                        help="a variant of the config (VARIANT_TASKS or variant_student)")
     parser.add_argument("--seed", type=int, required=True)
     args = parser.parse_args(argv)
+    config = load_cv_config(args.config)
+    if args.variant not in config.variants:
+        parser.error(f"--variant {args.variant!r} is not one of the config's {config.variants}")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-    result = run_job(load_cv_config(args.config), args.work, args.split, args.variant, args.seed)
+    result = run_job(config, args.work, args.split, args.variant, args.seed)
     log(f"{args.split} {args.variant} seed {args.seed}: test nDCG@10 {result['ndcg@10']:.4f}")
     return 0
 

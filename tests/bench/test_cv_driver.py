@@ -23,3 +23,13 @@ def test_students_run_beside_lora_and_finish_before_the_report(tmp_path, monkeyp
     assert events.index("lora:start") < events.index("students:end")  # side by side
     assert events.index("report:start") > events.index("students:end")
     assert events.index("students:start") > events.index("pool:end")
+
+
+def test_students_wait_for_the_lora_judges_when_they_are_the_teacher(tmp_path, monkeypatch):
+    events = []
+    monkeypatch.setattr(driver.Runner, "_run", lambda self, stage: events.append(stage))
+    config = tmp_path / "c.yaml"
+    config.write_text((CONFIG_DIR / "h200-lora-teacher.yaml").read_text())
+    driver.main(["--config", str(config), "--work", str(tmp_path), "--stages", "pool",
+                 "students", "lora", "report"])
+    assert events == ["pool", "lora", "students", "report"]

@@ -78,3 +78,11 @@ def test_students_train_on_folds_and_on_seed13_only_when_asked(tmp_path):
     work, _ = _fake_work(tmp_path, [f"q{n:02d}" for n in range(12)])
     assert trained_splits(CVConfig(), work) == ["fold0", "fold1", "fold2"]
     assert trained_splits(CVConfig(seed13_students=True), work)[-1] == "seed13"
+
+
+def test_extra_variants_are_paired_with_the_baselines_and_the_variant_they_extend():
+    from bench.cv.report import extra_pairs
+
+    assert extra_pairs(("click_only", "distilled", "distilled_lora")) == (
+        ("distilled_lora", "click_only"), ("distilled_lora", "click_sr"),
+        ("distilled_lora", "minilm_zero_shot"), ("distilled_lora", "distilled"))

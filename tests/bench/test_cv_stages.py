@@ -155,3 +155,59 @@ def test_the_judge_benchmark_runs_once_on_stored_pairs_and_keeps_no_labels(tmp_p
     again = _CountingJudge()
     label_candidates(again, config, data, work, "rubric-v6")
     assert again.judged == []  # labels and benchmark both kept from the first run
+
+
+def test_the_lora_teacher_labels_the_train_queries_and_whole_keyphrases(data):
+    from bench.cv.judging import lora_teacher_labels
+
+    train = data.judgments[:7]
+    ids = sorted(data.items)
+    stored = ([_stored(ids[n], "desk lamp") for n in range(3)]
+              + [_stored(ids[n], "oak shelf") for n in range(4)]
+              + [_stored(ids[n], train[0].query, train[0].query_id) for n in range(2)])
+    judge = _CountingJudge()
+    labels = lora_teacher_labels(judge, data, train, stored, keyphrases=1,
+                                 model_name="m+lora-fold0", seed=3)
+    assert [(lab.item_id, lab.keyphrase, lab.query_id) for lab in labels[:7]] == \
+        [(j.item_id, j.query, j.query_id) for j in train]
+    broad = labels[7:]
+    assert len({lab.keyphrase for lab in broad}) == 1  # one whole keyphrase, every pair of it
+    kp = broad[0].keyphrase
+    assert len(broad) == sum(lab.keyphrase == kp for lab in stored) and kp != train[0].query
+    assert {lab.judge_model for lab in labels} == {"m+lora-fold0"}
+    assert len(judge.judged) == len(labels)
+    assert lora_teacher_labels(_CountingJudge(), data, train, stored, 0, "m")[7:] == []
+
+
+def _stored(item_id, keyphrase, query_id=None):
+    from components.judge.labels import TeacherLabel
+    return TeacherLabel(item_id, keyphrase, query_id, "retrieved", "m", "rubric-v6", "ok",
+                        {"E": 0.4, "S": 0.0, "C": 0.0, "I": 0.6}, 0.4, "I")
+
+
+def test_lora_labels_replace_the_zero_shot_ones_pair_by_pair():
+    from bench.cv.students import with_labels_of
+
+    base = [_stored("a", "k"), _stored("b", "k"), _stored("c", "q", "7")]
+    lora = [replace(_stored("b", "k"), p_relevant=0.9), replace(_stored("d", "q", "7"),
+                                                                p_relevant=0.1)]
+    merged = with_labels_of(base, lora)
+    assert [(lab.item_id, lab.p_relevant) for lab in merged] == \
+        [("a", 0.4), ("b", 0.9), ("c", 0.4), ("d", 0.1)]
+
+
+def test_extra_variants_need_their_tasks_and_lora_variants_need_the_lora_teacher(config):
+    with pytest.raises(ValueError, match="variant_student"):
+        replace(config, variants=("click_only", "distilled_lora"))
+    ok = replace(config, variants=("click_only", "distilled_lora"),
+                 variant_student={"distilled_lora": {"tasks": ["clicks", "judge_query"]}})
+    assert ok.tasks_for("distilled_lora") == ("clicks", "judge_query")
+    with pytest.raises(ValueError, match="lora_teacher"):
+        replace(ok, lora_variants=("distilled_lora",), lora_teacher=False)
+    with pytest.raises(ValueError, match="not in variants"):
+        replace(ok, lora=True, lora_teacher=True, lora_variants=("one_step_lora",))
+    round4 = load_cv_config(CONFIG_DIR / "h200-lora-teacher.yaml")
+    assert set(round4.lora_variants) <= set(round4.variants) and round4.lora_teacher
+    for v in round4.lora_variants:  # the same recipe as the zero-shot teacher's variant
+        assert round4.student_for(v) == round4.student_for(v.removesuffix("_lora"))
+        assert round4.tasks_for(v) == round4.tasks_for(v.removesuffix("_lora"))
