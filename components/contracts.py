@@ -45,6 +45,11 @@ CLICKS_FILE = "clicks.jsonl"            # click log: ClickRecord rows
 FILTERED_FILE = "filtered.jsonl"        # click log: (query_id, item_id) Search dropped
 CANDIDATES_FILE = "candidates.jsonl"    # candidate pairs the judge is asked to label
 LABELS_FILE = "teacher_labels.jsonl"    # the judge's soft labels (the teacher-label contract)
+# The judge's relevance dimensions (ELLM-rele + MKD), in this order wherever they are stacked:
+# each label's ``dimensions`` holds {name: {"yes", "no", "na"}} for these names.
+JUDGE_DIMENSIONS = ("type", "brand", "size", "colour", "model", "material", "audience",
+                    "quantity")
+DIMENSION_ANSWERS = ("yes", "no", "na")
 POOL_SCORES_FILE = "pool_scores.jsonl"  # the cross-encoder's scores of the pool
 TRAINING_LOG_FILE = "training_log.json"  # beside a trained model: losses and validation curve
 INDEX_DB_FILE = "keyphrases.db"         # a Milvus Lite index

@@ -50,7 +50,7 @@ def run_job(config: CVConfig, work: Path, split_name: str, variant: str, seed: i
     student_config = replace(config.student_for(variant), base_model=config.base_model,
                              tasks=config.tasks_for(variant), seed=seed)
     labels = []
-    if {"judge", "judge_query"} & set(student_config.tasks):
+    if {"judge", "judge_query", "dimensions"} & set(student_config.tasks):
         labels = load_teacher_labels(work / "judge" / "teacher_labels.jsonl")
         if variant in config.lora_variants:  # the fold's LoRA judge's labels, where it has them
             from bench.cv.judging import lora_labels_path
@@ -61,7 +61,8 @@ def run_job(config: CVConfig, work: Path, split_name: str, variant: str, seed: i
                   if lab.p_relevant is not None and held_out.allows(lab.keyphrase, lab.query_id)]
     pool = pool_rows(work) if "distill" in student_config.tasks else ()
     ex = student_examples(student_config, log_, data.items, held_out, labels, pool, seed)
-    tasks = build_tasks(student_config, ex.clicks, ex.distill, ex.judge, ex.sr, ex.judge_query)
+    tasks = build_tasks(student_config, ex.clicks, ex.distill, ex.judge, ex.sr, ex.judge_query,
+                        ex.dimensions)
     validation = split.queries("validation")
 
     def validate(scorer) -> float:

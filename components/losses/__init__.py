@@ -7,6 +7,8 @@ Each module holds a pure function that computes the loss from embeddings or scor
 
 from components.losses.batch import TextBatch, cosine_scores
 from components.losses.contrastive import MultipleNegativesRankingLoss, in_batch_contrastive_loss
+from components.losses.dimension_kl import dimension_kl_loss
+from components.losses.dimension_margin import DimensionMarginLoss, dimension_margin_loss
 from components.losses.judge_bce import JudgeBCELoss, judge_bce_loss
 from components.losses.listwise_kl import ListwiseKLLoss, listwise_kl_loss
 from components.losses.margin_mse import MarginMSELoss, margin_mse_loss
@@ -20,10 +22,12 @@ LOSSES = {
     "margin_mse": MarginMSELoss,
     "listwise_kl": ListwiseKLLoss,
     "judge_bce": JudgeBCELoss,
+    "dimension_margin": DimensionMarginLoss,
 }
 
 __all__ = [
     "LOSSES",
+    "DimensionMarginLoss",
     "JudgeBCELoss",
     "LabelShapeError",
     "ListwiseKLLoss",
@@ -33,6 +37,8 @@ __all__ = [
     "PearsonDistillationLoss",
     "TextBatch",
     "cosine_scores",
+    "dimension_kl_loss",
+    "dimension_margin_loss",
     "in_batch_contrastive_loss",
     "judge_bce_loss",
     "listwise_kl_loss",

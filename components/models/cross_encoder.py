@@ -118,6 +118,36 @@ class CrossEncoderScorer:
         self.device = next(self.model.parameters()).device
         self.tokens: PairTokens | None = None  # built on first use (the tokenizer may change)
 
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        """The judge dimensions this model has heads for (empty: relevance only)."""
+        return tuple(getattr(self.model.config, "kpdistill_dimensions", None) or ())
+
+    @torch.inference_mode()
+    def dimension_estimates(self, keyphrases: Sequence[str],
+                            item_texts: Sequence[str]) -> np.ndarray:
+        """``[pairs, dims, 3]``: the heads' P(yes), P(no), P(not mentioned) per dimension."""
+        if not self.dimensions:
+            raise ValueError("this cross-encoder has no dimension heads: train it with "
+                             "cross_encoder.dimension_weight > 0")
+        keyphrases, item_texts = list(keyphrases), list(item_texts)
+        if len(keyphrases) != len(item_texts):
+            raise ValueError(f"{len(keyphrases)} keyphrases for {len(item_texts)} items")
+        if self.tokens is None or self.tokens.tokenizer is not self.tokenizer:
+            self.tokens = PairTokens(self.tokenizer, self.max_length)
+        self.model.eval()
+        out = []
+        for start in range(0, len(keyphrases), self.batch_size):
+            features = self.tokens.features(keyphrases[start:start + self.batch_size],
+                                            item_texts[start:start + self.batch_size],
+                                            self.device)
+            with autocast(self.device):
+                logits = self.model(**features).logits.float()
+            heads = logits[:, 1:].reshape(len(logits), len(self.dimensions), -1)
+            out.append(torch.softmax(heads, dim=-1).cpu().numpy())
+        return (np.concatenate(out) if out
+                else np.zeros((0, len(self.dimensions), 3), dtype=np.float32))
+
     @classmethod
     def load(cls, path: Path | str, device: str | None = None, batch_size: int = 256):
         from sentence_transformers import CrossEncoder
@@ -144,8 +174,8 @@ class CrossEncoderScorer:
                                             [item_texts[i] for i in idx], self.device)
             with autocast(self.device):
                 logits = self.model(**features).logits.float()
-            if logits.shape[-1] == 1:
-                parts.append(torch.sigmoid(logits[:, 0]))
+            if logits.shape[-1] == 1 or self.dimensions:
+                parts.append(torch.sigmoid(logits[:, 0]))  # relevance (dimension heads after)
             else:
                 parts.append(torch.softmax(logits, dim=-1)[:, :2].sum(dim=-1))  # E + S
         out = np.empty(len(order), dtype=np.float32)

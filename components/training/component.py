@@ -127,7 +127,7 @@ def train_bi_encoder(data: Input[Dataset], clicks: Input[Dataset], labels: Input
     ex = student_examples(student_config, inputs.clicks, inputs.items, inputs.held_out,
                           inputs.labels, ((r.keyphrase, r.item_id, r.score) for r in pool), seed)
     task_list = build_tasks(student_config, ex.clicks, ex.distill, ex.judge, ex.sr,
-                            ex.judge_query)
+                            ex.judge_query, ex.dimensions)
     _, stats = train_student(student_config, task_list, student.path,
                              validate=inputs.validation_ndcg)
     write_training_log(student.path, stats.curve, stats.validation)

@@ -12,12 +12,13 @@ from pathlib import Path
 from pydantic.dataclasses import dataclass
 
 from components.config import STEP_CONFIG, load_yaml
+from components.contracts import JUDGE_DIMENSIONS
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEMO_CONFIG = CONFIG_DIR / "demo.yaml"
 FULL_CONFIG = CONFIG_DIR / "full.yaml"
 
-STUDENT_TASKS = ("clicks", "sr", "distill", "judge", "judge_query")
+STUDENT_TASKS = ("clicks", "sr", "distill", "judge", "judge_query", "dimensions")
 CROSS_ENCODER_OBJECTIVES = ("bce", "kl", "listwise")
 
 
@@ -51,8 +52,17 @@ class CrossEncoderConfig:
     max_length: int = 96
     eval_every: int = 0                  # 0: evaluate on validation only at the end
     seed: int = 0
+    # MKD: > 0 adds one 3-way head (yes / no / not mentioned) per judge dimension beside the
+    # relevance logit, trained on the labels' dimension answers with this weight
+    dimension_weight: float = 0.0
+    dimension_names: tuple[str, ...] = JUDGE_DIMENSIONS
 
     def __post_init__(self):
+        if self.dimension_weight < 0:
+            raise ValueError(f"dimension_weight must be >= 0, got {self.dimension_weight}")
+        if self.dimension_weight > 0 and self.objective == "kl":
+            raise ValueError("dimension heads go beside the one-logit objectives (bce, "
+                             "listwise), not kl")
         if self.objective not in CROSS_ENCODER_OBJECTIVES:
             raise ValueError(f"objective must be one of {CROSS_ENCODER_OBJECTIVES}, "
                              f"got {self.objective!r}")
@@ -86,6 +96,12 @@ class StudentConfig:
     judge_query_batch_size: int = 8      # lists
     judge_query_list_size: int = 16
     judge_query_lists_per_query: int = 8  # random lists drawn from each query's labels
+    # dimensions task (MKD): per-dimension margins within lists of one keyphrase's items that
+    # carry the judge's dimension answers (components.losses.dimension_margin)
+    dimension_names: tuple[str, ...] = JUDGE_DIMENSIONS
+    dimension_batch_size: int = 16       # lists
+    dimension_list_size: int = 8
+    dimension_margin: float = 0.1
     sr_batch_size: int = 64              # Search-relevance task: shown (1) vs filtered (0) pairs
     learning_rate: float = 2e-5
     warmup_fraction: float = 0.1

@@ -6,6 +6,10 @@ Objectives (``CrossEncoderConfig.objective``):
   saved as a sentence-transformers ``CrossEncoder`` (num_labels=1, sigmoid = P(relevant)).
 - ``kl``: four logits (E/S/C/I), KL from the judge's grade distribution; P(relevant) is
   P(E) + P(S). Kept for comparison: the shipped model is the one-logit contract.
+- with ``dimension_weight > 0`` (bce or listwise): one 3-way head per judge dimension
+  (yes / no / not mentioned) beside the relevance logit, trained on the labels' dimension
+  answers (multi-dimensional distillation, ``components.losses.dimension_kl``); the model's
+  config names the dimensions, and scorers read logit 0 as relevance.
 - ``listwise``: one logit, trained on lists of one keyphrase's judged items: KL from the
   softmax of the judge's logit(P(relevant)) / temperature to the softmax of the logits
   (``listwise_teacher_loss``). The judge's P(Yes) is compressed and uncalibrated; its order
@@ -27,10 +31,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from components.contracts import ITEM_FIELDS
+from components.contracts import DIMENSION_ANSWERS, ITEM_FIELDS
 from components.data.esci import GRADES, Item
 from components.device import autocast, pick_device, seed_everything, synchronize
 from components.judge.labels import TeacherLabel
+from components.losses.dimension_kl import dimension_kl_loss
 from components.losses.judge_bce import judge_bce_loss
 from components.models.cross_encoder import CrossEncoderScorer, PairTokens, transformers_model
 from components.training.config import CrossEncoderConfig, base_model_path
@@ -66,7 +71,8 @@ def _expected_conversion(record: logging.LogRecord) -> bool:
 def build_cross_encoder(config: CrossEncoderConfig, device: torch.device | None = None):
     from sentence_transformers import CrossEncoder
 
-    num_labels = len(GRADES) if config.objective == "kl" else 1
+    dims = len(config.dimension_names) if config.dimension_weight > 0 else 0
+    num_labels = len(GRADES) if config.objective == "kl" else 1 + len(DIMENSION_ANSWERS) * dims
     source = logging.getLogger("sentence_transformers.base.model")
     source.addFilter(_expected_conversion)
     try:
@@ -74,8 +80,27 @@ def build_cross_encoder(config: CrossEncoderConfig, device: torch.device | None 
                           max_length=config.max_length, device=str(device or pick_device()))
     finally:
         source.removeFilter(_expected_conversion)
-    transformers_model(ce).float()  # train in fp32 (+ bf16 autocast) even from fp16 weights
+    model = transformers_model(ce)
+    model.float()  # train in fp32 (+ bf16 autocast) even from fp16 weights
+    if dims:  # saved in config.json: scorers read logit 0 as relevance, the rest as heads
+        model.config.kpdistill_dimensions = list(config.dimension_names)
     return ce
+
+
+def dimension_targets(labels: Sequence[TeacherLabel], names: Sequence[str]
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The judge's answers as ``[pairs, dims, 3]`` (yes / no / na) and a ``[pairs, dims]``
+    mask that is 0 where a label has no answer for a dimension."""
+    target = torch.full((len(labels), len(names), len(DIMENSION_ANSWERS)),
+                        1.0 / len(DIMENSION_ANSWERS))
+    mask = torch.zeros(len(labels), len(names))
+    for row, lab in enumerate(labels):
+        for col, name in enumerate(names):
+            answer = (lab.dimensions or {}).get(name)
+            if answer:
+                target[row, col] = torch.tensor([float(answer[a]) for a in DIMENSION_ANSWERS])
+                mask[row, col] = 1.0
+    return target, mask
 
 
 def kl_grade_loss(logits: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
@@ -171,6 +196,12 @@ def train_cross_encoder(labels: Sequence[TeacherLabel], items: Mapping[str, Item
         else:
             target = torch.tensor([[b[2].probs[g] for g in GRADES] for b in batch], device=device)
             loss = kl_grade_loss(logits, target)
+        if config.dimension_weight > 0:
+            names = config.dimension_names
+            dim_target, dim_mask = dimension_targets([b[2] for b in batch], names)
+            loss = loss + config.dimension_weight * dimension_kl_loss(
+                logits[:, 1:].reshape(len(batch), len(names), len(DIMENSION_ANSWERS)),
+                dim_target.to(device), dim_mask.to(device))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

@@ -158,3 +158,48 @@ def query_lists(labels: Iterable[TeacherLabel], items: Mapping[str, Item], list_
                                    tuple(items[i].text(item_fields) for i, _ in chunk),
                                    tuple(score for _, (_, score) in chunk)))
     return out
+
+
+def dimension_vector(dimensions: Mapping[str, Mapping[str, float]] | None,
+                     names: Sequence[str]) -> tuple[float, ...] | None:
+    """Per dimension the match probability ``P(yes) / (P(yes) + P(no))``, then its weight
+    ``1 - P(na)`` (0 where the label has no answer for it); None without any answer."""
+    if not dimensions:
+        return None
+    match, weight = [], []
+    for name in names:
+        answer = dimensions.get(name)
+        if not answer:
+            match.append(0.5)
+            weight.append(0.0)
+            continue
+        yes, no = float(answer.get("yes", 0.0)), float(answer.get("no", 0.0))
+        match.append(yes / (yes + no) if yes + no > 0 else 0.5)
+        weight.append(max(0.0, 1.0 - float(answer.get("na", 0.0))))
+    return tuple(match + weight) if any(weight) else None
+
+
+def dimension_lists(labels: Iterable[TeacherLabel], items: Mapping[str, Item], list_size: int,
+                    names: Sequence[str], seed: int = 0,
+                    item_fields: Sequence[str] = ITEM_FIELDS) -> list[ListExample]:
+    """Lists of one keyphrase's items that carry the judge's dimension answers, for the
+    student's ``dimensions`` task: ``teacher_scores`` holds one ``dimension_vector`` per item
+    (match probabilities, then weights). Items without answers are left out; a remainder
+    shorter than ``list_size`` is dropped."""
+    if list_size < 2:
+        raise ValueError("dimension lists need list_size >= 2")
+    by_keyphrase: dict[str, list[tuple[str, tuple[float, ...]]]] = defaultdict(list)
+    for lab in labels:
+        vector = dimension_vector(lab.dimensions, names)
+        if vector is not None:
+            by_keyphrase[lab.keyphrase].append((lab.item_id, vector))
+    rng = random.Random(seed)
+    out = []
+    for keyphrase in sorted(by_keyphrase):
+        entries = by_keyphrase[keyphrase]
+        rng.shuffle(entries)
+        for start in range(0, len(entries) - list_size + 1, list_size):
+            chunk = entries[start:start + list_size]
+            out.append(ListExample(keyphrase, tuple(items[i].text(item_fields) for i, _ in chunk),
+                                   tuple(v for _, v in chunk)))
+    return out

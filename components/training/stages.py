@@ -18,6 +18,7 @@ from components.training.examples import (
     ListExample,
     PairExample,
     clicked_pairs,
+    dimension_lists,
     distillation_lists,
     judge_pairs,
     query_lists,
@@ -42,11 +43,13 @@ class StudentExamples:
     distill: list[ListExample]
     judge: list[PairExample] | list[ListExample]
     judge_query: list[ListExample] = field(default_factory=list)
+    dimensions: list[ListExample] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {"clicks": len(self.clicks), "sr": len(self.sr),
                 "distill_lists": len(self.distill), "judge": len(self.judge),
-                "judge_query_lists": len(self.judge_query)}
+                "judge_query_lists": len(self.judge_query),
+                "dimension_lists": len(self.dimensions)}
 
 
 def student_examples(config: StudentConfig, log: ClickLog, items: Mapping[str, Item],
@@ -61,6 +64,9 @@ def student_examples(config: StudentConfig, log: ClickLog, items: Mapping[str, I
                if "distill" in tasks else [])
     judge: list = []
     judge_query: list = []
+    dimensions = (dimension_lists(labels, items, config.dimension_list_size,
+                                  config.dimension_names, seed)
+                  if "dimensions" in tasks else [])
     if "judge_query" in tasks:
         judge_query = query_lists(labels, items, config.judge_query_list_size,
                                   config.judge_query_lists_per_query, seed)
@@ -71,4 +77,4 @@ def student_examples(config: StudentConfig, log: ClickLog, items: Mapping[str, I
                                         for lab in labels), items, config.judge_list_size, seed)
         else:
             judge = judge_pairs(labels, items)
-    return StudentExamples(clicks, sr, distill, judge, judge_query)
+    return StudentExamples(clicks, sr, distill, judge, judge_query, dimensions)

@@ -7,7 +7,9 @@
 - ``judge``: BCE on the judge's P(relevant), or (``judge_loss: pearson``) Pearson on lists of
   one keyphrase's judged items;
 - ``judge_query``: Pearson on lists of one buyer query's judged products (the click log's
-  queries; ``examples.query_lists``).
+  queries; ``examples.query_lists``);
+- ``dimensions``: the judge's per-dimension answers as margins within a keyphrase's list
+  (multi-dimensional distillation; ``examples.dimension_lists``).
 Every loss is wrapped in ``MatryoshkaLoss`` over ``StudentConfig.matryoshka_dims``.
 """
 
@@ -21,6 +23,7 @@ import torch
 
 from components.device import autocast, pick_device, seed_everything
 from components.losses import (
+    DimensionMarginLoss,
     JudgeBCELoss,
     ListwiseKLLoss,
     MarginMSELoss,
@@ -56,7 +59,8 @@ def build_tasks(config: StudentConfig, clicks: Sequence[PairExample] = (),
                 distill: Sequence[ListExample] = (),
                 judge: Sequence[PairExample] | Sequence[ListExample] = (),
                 sr: Sequence[PairExample] = (),
-                judge_query: Sequence[ListExample] = ()) -> list[Task]:
+                judge_query: Sequence[ListExample] = (),
+                dimensions: Sequence[ListExample] = ()) -> list[Task]:
     """The tasks named in ``config.tasks``; a named task without examples is an error."""
     dims = [d for d in config.matryoshka_dims]
 
@@ -78,6 +82,9 @@ def build_tasks(config: StudentConfig, clicks: Sequence[PairExample] = (),
         "judge_query": lambda: Task("judge_query", judge_query, wrap(PearsonDistillationLoss()),
                                     config.judge_query_batch_size,
                                     config.task_weights.get("judge_query", 1.0)),
+        "dimensions": lambda: Task("dimensions", dimensions, wrap(DimensionMarginLoss(
+            config.dimension_margin)), config.dimension_batch_size,
+            config.task_weights.get("dimensions", 1.0)),
     }
     return [available[name]() for name in config.tasks]
 

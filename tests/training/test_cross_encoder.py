@@ -98,3 +98,60 @@ def test_scorer_scores_match_per_pair_scoring_in_input_order(tiny_model_dir, tmp
                                                                        strict=True)])
     np.testing.assert_allclose(batched, alone, atol=1e-5)
     assert scorer.score_pairs([], []).shape == (0,)
+
+
+def _with_dimensions(labels, answer):
+    from dataclasses import replace
+
+    brand = {"yes": 0.1, "no": 0.1, "na": 0.8}
+    return [replace(lab, dimensions={"type": answer, "brand": brand}) if n % 2 == 0 else lab
+            for n, lab in enumerate(labels)]
+
+
+@pytest.mark.slow
+def test_dimension_heads_learn_the_judges_answers_and_leave_relevance_at_logit_0(
+        tmp_path, tiny_model_dir):
+    from components.contracts import JUDGE_DIMENSIONS
+    from components.data import load_items, load_judgments
+
+    items, judgments = load_items(), load_judgments()
+    labels = _with_dimensions(hand_made_labels(judgments[:200], 64),
+                              {"yes": 0.9, "no": 0.05, "na": 0.05})
+    config = CrossEncoderConfig(base_model=str(tiny_model_dir), objective="bce", max_steps=30,
+                                batch_size=16, max_length=48, learning_rate=1e-3,
+                                dimension_weight=1.0)
+    train_cross_encoder(labels, items, config, tmp_path / "ce", device=torch.device("cpu"))
+    scorer = CrossEncoderScorer.load(tmp_path / "ce", device="cpu")
+    assert scorer.dimensions == JUDGE_DIMENSIONS
+    kps, texts = [lab.keyphrase for lab in labels[:6]], [items[lab.item_id].text()
+                                                          for lab in labels[:6]]
+    est = scorer.dimension_estimates(kps, texts)
+    assert est.shape == (6, len(JUDGE_DIMENSIONS), 3)
+    assert np.allclose(est.sum(-1), 1.0, atol=1e-5)
+    assert est[:, 0, 0].mean() > 0.6      # type: the judge said yes (0.9)
+    assert est[:, 1, 2].mean() > 0.5      # brand: the judge said not mentioned (0.8)
+    p = scorer.score_pairs(kps, texts)
+    assert p.shape == (6,) and ((p >= 0) & (p <= 1)).all()
+    plain = train_cross_encoder(labels, items, CrossEncoderConfig(
+        base_model=str(tiny_model_dir), max_steps=1, batch_size=4, max_length=48),
+        tmp_path / "plain", device=torch.device("cpu"))[0]
+    with pytest.raises(ValueError, match="dimension_weight"):
+        CrossEncoderScorer(plain).dimension_estimates(kps, texts)
+
+
+def test_dimension_targets_stack_answers_and_mask_the_missing():
+    from components.training.cross_encoder import dimension_targets
+
+    labels = _with_dimensions(hand_made_labels(load_judgments_once()[:4], 4),
+                              {"yes": 0.6, "no": 0.3, "na": 0.1})
+    target, mask = dimension_targets(labels, ("type", "brand", "size"))
+    assert target.shape == (4, 3, 3) and mask.tolist()[0] == [1.0, 1.0, 0.0]
+    assert mask[1].sum() == 0  # an odd label carries no dimensions
+    assert torch.allclose(target[0, 0], torch.tensor([0.6, 0.3, 0.1]))
+    with pytest.raises(ValueError, match="kl"):
+        CrossEncoderConfig(objective="kl", dimension_weight=0.5)
+
+
+def load_judgments_once():
+    from components.data import load_judgments
+    return load_judgments()

@@ -34,12 +34,12 @@ def test_student_examples_build_only_the_named_tasks():
     config = StudentConfig(tasks=VARIANT_TASKS["click_sr"])
     ex = student_examples(config, LOG, ITEMS, HELD, labels, pool)
     assert ex.counts() == {"clicks": 1, "sr": 3, "distill_lists": 0, "judge": 0,
-                           "judge_query_lists": 0}
+                           "judge_query_lists": 0, "dimension_lists": 0}
     config = StudentConfig(tasks=VARIANT_TASKS["distilled"], judge_loss="pearson",
                            judge_list_size=3, distill_list_size=2)
     ex = student_examples(config, LOG, ITEMS, HELD, labels, pool)
     assert ex.counts() == {"clicks": 1, "sr": 3, "distill_lists": 3, "judge": 2,
-                           "judge_query_lists": 0}
+                           "judge_query_lists": 0, "dimension_lists": 0}
     assert all(isinstance(e, ListExample) and len(e.item_texts) == 3 for e in ex.judge)
     tasks = build_tasks(config, ex.clicks, ex.distill, ex.judge, ex.sr)
     assert [t.name for t in tasks] == ["clicks", "sr", "distill", "judge"]
@@ -109,3 +109,41 @@ def test_label_lists_group_by_keyphrase_and_drop_remainders():
     assert len(lists) == 2 and all({e[0] for e in group} == {"a"} for group in lists)
     with pytest.raises(ValueError, match="no keyphrase"):
         _label_lists(examples, 8, random.Random(0))
+
+
+def _dim_label(keyphrase, item, type_yes, na=0.0):
+    from dataclasses import replace
+
+    rest = 1.0 - type_yes - na
+    return replace(_label(keyphrase, item, 0.5),
+                   dimensions={"type": {"yes": type_yes, "no": rest, "na": na}})
+
+
+def test_dimension_lists_carry_match_then_weight_per_dimension():
+    from components.training.examples import dimension_lists, dimension_vector
+
+    assert dimension_vector(None, ("type",)) is None
+    assert dimension_vector({"type": {"yes": 0.3, "no": 0.1, "na": 0.6}}, ("type", "brand")) \
+        == pytest.approx((0.75, 0.5, 0.4, 0.0))
+    assert dimension_vector({"brand": {"yes": 0.0, "no": 0.0, "na": 1.0}}, ("brand",)) is None
+    labels = ([_dim_label("sofa", f"i{n}", n / 10) for n in range(5)]
+              + [_label("sofa", "i5", 0.9)])                      # no answers: left out
+    lists = dimension_lists(labels, ITEMS, list_size=2, names=("type", "size"), seed=0)
+    assert len(lists) == 2 and all(len(e.item_texts) == 2 for e in lists)
+    for e in lists:
+        for text, vec in zip(e.item_texts, e.teacher_scores, strict=True):
+            n = int(text.split()[1])  # type: yes n/10, no the rest; size: never answered
+            assert vec == pytest.approx((n / 10, 0.5, 1.0, 0.0))
+
+
+def test_the_dimensions_task_builds_from_labels_with_answers():
+    labels = [_dim_label("sofa", f"i{n}", n / 10, na=0.1) for n in range(6)]
+    config = StudentConfig(tasks=("dimensions",), dimension_list_size=3,
+                           dimension_batch_size=2)
+    ex = student_examples(config, LOG, ITEMS, HELD, labels)
+    assert ex.counts()["dimension_lists"] == 2
+    tasks = build_tasks(config, dimensions=ex.dimensions)
+    assert [(t.name, t.batch_size) for t in tasks] == [("dimensions", 2)]
+    from components.training.multitask import collate
+    batch = collate(list(ex.dimensions))
+    assert tuple(batch.labels.shape) == (2, 3, 2 * len(config.dimension_names))
