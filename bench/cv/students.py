@@ -159,7 +159,8 @@ def run_anchor(config: CVConfig, work: Path) -> dict:
     start = time.perf_counter()
     _, stats = train_student(student_config, tasks, None, device=pick_device())
     ours = {"trainer": "kpdistill train_multitask", "steps": stats.steps,
-            "batch_size": student_config.click_batch_size, "seconds": round(stats.seconds, 2),
+            "batch_size": min(tasks[0].batch_size, len({c.keyphrase for c in clicks})),
+            "seconds": round(stats.seconds, 2),
             "examples_per_s": stats.to_dict()["examples_per_s"],
             "wall_s": round(time.perf_counter() - start, 2)}
     try:

@@ -31,13 +31,16 @@ def time_sentence_transformers_trainer(config: StudentConfig, clicks: Sequence[P
 
     device = pick_device()
     model = build_student(config, device, base)
+    # NO_DUPLICATES cannot fill a batch with more rows than distinct keyphrases (it then
+    # yields nothing); our trainer caps its click batches the same way
+    batch_size = min(config.click_batch_size, len({c.keyphrase for c in clicks}))
     data = Dataset.from_dict({"anchor": [c.keyphrase for c in clicks],
                               "positive": [c.item_text for c in clicks]})
     loss = losses.MatryoshkaLoss(model, losses.MultipleNegativesRankingLoss(model),
                                  matryoshka_dims=list(config.matryoshka_dims))
     with tempfile.TemporaryDirectory() as tmp:
         args = SentenceTransformerTrainingArguments(
-            output_dir=tmp, max_steps=steps, per_device_train_batch_size=config.click_batch_size,
+            output_dir=tmp, max_steps=steps, per_device_train_batch_size=batch_size,
             learning_rate=config.learning_rate, warmup_ratio=config.warmup_fraction,
             bf16=device.type == "cuda", batch_sampler=BatchSamplers.NO_DUPLICATES,
             save_strategy="no", report_to="none", logging_steps=max(1, steps // 5),
@@ -49,7 +52,7 @@ def time_sentence_transformers_trainer(config: StudentConfig, clicks: Sequence[P
         trainer.train()
         synchronize(device)
         seconds = time.perf_counter() - start
-    examples = steps * config.click_batch_size
+    examples = steps * batch_size
     return {"trainer": "sentence-transformers SentenceTransformerTrainer", "steps": steps,
-            "batch_size": config.click_batch_size, "seconds": round(seconds, 2),
+            "batch_size": batch_size, "seconds": round(seconds, 2),
             "examples_per_s": round(examples / seconds, 1), "device": str(device)}
