@@ -104,3 +104,28 @@ def test_round_robin_scales_each_task_loss_by_its_weight(tiny_model_dir):
         first_loss[weight] = stats.losses["distill"][0]
     assert first_loss[1.0] != 0.0
     assert first_loss[0.25] == pytest.approx(0.25 * first_loss[1.0], rel=1e-3, abs=1e-5)
+
+
+def test_token_cache_batches_equal_the_models_own_tokenization(tiny_model_dir):
+    from sentence_transformers import SentenceTransformer
+
+    from components.contracts import ITEM_FIELDS
+    from components.data import load_items
+    from components.training.multitask import TokenCache, _prepare, task_texts
+
+    model = SentenceTransformer(str(tiny_model_dir), device="cpu")
+    items = list(load_items().values())[:40]
+    texts = ([it.text(ITEM_FIELDS) for it in items]            # long: truncated at 48 tokens
+             + ["red shoe", "  padded  ", "", "Ünïcode — dash", "red shoe"])
+    cache = TokenCache(model, texts[:20], chunk=7)
+    assert len(cache) == 20
+    for batch in (texts[:5], texts[18:30], texts[30:], [texts[3]] * 3):
+        expected = {k: v for k, v in _prepare(model)(batch).items() if torch.is_tensor(v)}
+        got = cache.features(batch, torch.device("cpu"))
+        assert set(got) == set(expected)
+        for key in expected:
+            assert torch.equal(got[key], expected[key]), key
+    assert len(cache) == len(set(texts))  # texts met later were added once
+    task = Task("t", [PairExample("kp", "item a"), ListExample("kp2", ("b", "c"), (0.1, 0.2))],
+                PearsonDistillationLoss(), 1)
+    assert task_texts([task]) == ["kp", "item a", "kp2", "b", "c"]
