@@ -41,6 +41,9 @@ class CVConfig:
     # students then learn the judge's order of its train queries' products (in-domain lists);
     # the assistant never sees them (it is shared by all folds)
     judge_esci_pairs: bool = False
+    # the judge's per-dimension answers (ELLM-rele + MKD) for the pairs of the ESCI queries
+    # ("esci": the in-domain lists), every pair ("all"), or none
+    judge_dimensions: str = "none"
     # throughput benchmark: this many stored pairs judged again (timed; labels not kept); 0: off
     throughput_pairs: int = 0
     prompts: tuple[str, ...] = ("rubric-v6", "rubric-v7-exact", "rubric-v7-exact-full")
@@ -82,6 +85,9 @@ class CVConfig:
     def __post_init__(self):
         for name in ("seeds", "variants", "prompts", "assistant_objectives", "lora_variants"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.judge_dimensions not in ("none", "esci", "all"):
+            raise ValueError(f"judge_dimensions must be none, esci or all, got "
+                             f"{self.judge_dimensions!r}")
         if self.n_folds < 2:
             raise ValueError("n_folds must be >= 2")
         if not self.prompts:

@@ -200,6 +200,8 @@ def label_candidates(judge, config: CVConfig, data: Data, work: Path, prompt: st
         else:  # the earlier label, with this run's source and query of the pair
             teacher.append(replace(earlier[key], query_id=r["query_id"], source=r["source"]))
     save_teacher_labels(store, teacher)
+    if config.judge_dimensions != "none":
+        teacher = add_dimensions(judge, data, teacher, config.judge_dimensions, store)
     by_source: dict[str, list[float]] = defaultdict(list)
     for lab in teacher:
         if lab.p_relevant is not None:
@@ -220,6 +222,30 @@ def label_candidates(judge, config: CVConfig, data: Data, work: Path, prompt: st
     write_json(work / "judge" / "throughput.json", stats)
     log(f"judge throughput: {stats['pairs_per_s']:.1f} pairs/s" if todo
         else "judge: every pair labelled by an earlier run")
+
+
+def add_dimensions(judge, data: Data, labels: list[TeacherLabel], which: str, store: Path,
+                   chunk: int = 20000) -> list[TeacherLabel]:
+    """The judge's per-dimension answers (``judge.judge_dimensions``) for the labels of the
+    judged ESCI queries (``which="esci"``: the pairs with a query id) or of every pair
+    (``"all"``), saved into the store after every ``chunk`` pairs; labels that carry answers
+    already (an earlier run) are kept as they are."""
+    todo = [i for i, lab in enumerate(labels) if lab.dimensions is None and lab.status == "ok"
+            and (which == "all" or lab.query_id is not None)]
+    log(f"dimensions: {len(todo)} pairs to ask ({which})")
+    start = time.perf_counter()
+    for first in range(0, len(todo), chunk):
+        part = todo[first:first + chunk]
+        answers = judge.judge_dimensions([JudgeRequest(data.items[labels[i].item_id],
+                                                       labels[i].keyphrase) for i in part])
+        for i, answer in zip(part, answers, strict=True):
+            labels[i] = replace(labels[i], dimensions=answer.dimensions)
+        save_teacher_labels(store, labels)
+    if todo:
+        seconds = time.perf_counter() - start
+        log(f"dimensions: {len(todo)} pairs in {seconds:.0f} s ({len(todo) / seconds:.0f} "
+            "pairs/s, every dimension's question a forward pass)")
+    return labels
 
 
 def rejudge_benchmark(judge, data: Data, stored: list[TeacherLabel], n: int) -> dict:

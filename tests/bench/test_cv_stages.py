@@ -211,3 +211,41 @@ def test_extra_variants_need_their_tasks_and_lora_variants_need_the_lora_teacher
     for v in round4.lora_variants:  # the same recipe as the zero-shot teacher's variant
         assert round4.student_for(v) == round4.student_for(v.removesuffix("_lora"))
         assert round4.tasks_for(v) == round4.tasks_for(v.removesuffix("_lora"))
+
+
+class _DimensionJudge(_CountingJudge):
+    """Also answers the dimension questions, recording which pairs were asked."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked: list[tuple[str, str]] = []
+
+    def judge_dimensions(self, requests):
+        from types import SimpleNamespace
+        self.asked += [(r.item.item_id, r.keyphrase) for r in requests]
+        return [SimpleNamespace(dimensions={"type": {"yes": 0.7, "no": 0.2, "na": 0.1}})
+                for _ in requests]
+
+
+def test_dimension_answers_join_the_esci_pairs_labels_once(tmp_path, data, config, monkeypatch):
+    import components.judge.throughput as throughput
+    monkeypatch.setattr(throughput, "judge_and_measure",
+                        lambda judge, requests: (judge.judge(requests), {"pairs_per_s": 1.0}))
+    work = tmp_path / "work"
+    write_jsonl_atomic(work / "prepare" / "candidates.jsonl", [
+        {"item_id": i, "keyphrase": "desk lamp", "query_id": None, "source": "retrieved"}
+        for i in sorted(data.items)[:3]])
+    write_jsonl_atomic(work / "prepare" / "clicks" / "clicks.jsonl", [])
+    write_jsonl_atomic(work / "prepare" / "clicks" / "filtered.jsonl", [])
+    config = replace(config, judge_model="counting", judge_esci_pairs=True, throughput_pairs=0,
+                     judge_dimensions="esci")
+    judge = _DimensionJudge()
+    label_candidates(judge, config, data, work, "rubric-v6")
+    labels = load_teacher_labels(work / "judge" / "teacher_labels.jsonl")
+    assert len(judge.asked) == len(data.judgments)  # the ESCI pairs, not the keyphrase ones
+    assert all((lab.dimensions is None) == (lab.query_id is None) for lab in labels)
+    again = _DimensionJudge()
+    label_candidates(again, config, data, work, "rubric-v6")
+    assert again.asked == []  # the store kept them
+    with pytest.raises(ValueError, match="judge_dimensions"):
+        replace(config, judge_dimensions="some")
