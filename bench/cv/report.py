@@ -40,6 +40,16 @@ def extra_pairs(variants) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def long_tail_queries(config: CVConfig) -> set[str]:
+    """The long-tail half: queries with more words than the median query (ELLM-rele reports
+    its largest gains on long-tail queries; word count is the proxy the data allows)."""
+    from bench.cv.common import Data
+
+    words = {q: len(text.split()) for q, text in Data.load(config.max_queries).query_text.items()}
+    median = float(np.median(list(words.values())))
+    return {q for q, n in words.items() if n > median}
+
+
 def _mean(values) -> float:
     kept = [v for v in values if v is not None and not math.isnan(v)]
     return float(np.mean(kept)) if kept else float("nan")
@@ -121,6 +131,16 @@ def run_report(config: CVConfig, work: Path, out: Path | None, hardware: str = "
         if a in ndcg and b in ndcg:
             cv["paired"][f"{a}_minus_{b}"] = paired_bootstrap(
                 ndcg[a], ndcg[b], n_resamples=config.bootstrap_resamples)
+    tail = long_tail_queries(config)
+    cv["long_tail"] = {"definition": "queries with more words than the median query "
+                                     f"({len(tail)} of {cv['queries']})",
+                       "paired": {}}
+    for a, b in PAIRS + extra_pairs(config.variants):
+        a_tail = {q: v for q, v in ndcg.get(a, {}).items() if q in tail}
+        b_tail = {q: v for q, v in ndcg.get(b, {}).items() if q in tail}
+        if set(a_tail) & set(b_tail):
+            cv["long_tail"]["paired"][f"{a}_minus_{b}"] = paired_bootstrap(
+                a_tail, b_tail, n_resamples=config.bootstrap_resamples)
     cv["per_query_ndcg@10"] = ndcg
     seed13 = {}
     if "seed13" in splits:
