@@ -16,6 +16,11 @@ TARGETS = ("auto", "tensorrt", "onnxruntime", "python-onnx", "python-torch")
 model running ONNX Runtime (CPU) or torch fp16 (CUDA). ``auto`` takes TensorRT when it can be
 imported, else ``python-onnx``, the one target the PyPI Triton server can serve."""
 
+PRECISIONS = ("fp32", "int8")
+"""Weights of the served student: the fp32 export, or its int8 dynamic quantization (ONNX
+targets, CPU: ``components/export/quantize.py``)."""
+INT8_TARGETS = ("python-onnx", "onnxruntime")
+
 
 @dataclass(frozen=True, config=STEP_CONFIG)
 class ExportConfig:
@@ -42,6 +47,11 @@ class ExportConfig:
     pair_order: str = "keyphrase_first"
     ort_threads: int = 0
     torch_device: str = "cuda"
+    student_precision: str = "fp32"
+    int8_reduce_range: bool = True
+    int8_per_channel: bool = True
+    min_cosine_int8: float = 0.98
+    min_rank_overlap_int8: float = 0.8
 
     def __post_init__(self):
         if self.target not in TARGETS:
@@ -58,6 +68,12 @@ class ExportConfig:
             raise ValueError(f"encoder_kind must be KIND_CPU or KIND_GPU, got {self.encoder_kind}")
         if self.pair_order not in ("keyphrase_first", "item_first"):
             raise ValueError(f"pair_order must be keyphrase_first or item_first, got {self.pair_order!r}")
+        if self.student_precision not in PRECISIONS:
+            raise ValueError(f"student_precision must be one of {PRECISIONS}, "
+                             f"got {self.student_precision!r}")
+        if not 0 < self.min_cosine_int8 <= 1 or not 0 <= self.min_rank_overlap_int8 <= 1:
+            raise ValueError("min_cosine_int8 must lie in (0, 1] and min_rank_overlap_int8 "
+                             "in [0, 1]")
         if not 0 < self.min_cosine <= 1 or self.max_score_diff <= 0:
             raise ValueError("min_cosine must lie in (0, 1] and max_score_diff be positive")
 

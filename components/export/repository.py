@@ -26,7 +26,7 @@ from pathlib import Path
 from string import Template
 
 from components.export import onnx_export, parity
-from components.export.config import ExportConfig
+from components.export.config import INT8_TARGETS, ExportConfig
 from components.export.graphs import backbone_dir, student_pooling
 from components.export.templates import TEMPLATE_DIR
 
@@ -219,6 +219,9 @@ def build_model_repository(student_dir: Path, cross_encoder_dir: Path, out_dir: 
     """
     config = config or ExportConfig.from_yaml()
     target = resolve_target(target if target != "auto" else config.target)
+    if config.student_precision == "int8" and target not in INT8_TARGETS:
+        raise ValueError(f"student_precision int8 is served by the ONNX targets "
+                         f"{INT8_TARGETS}, not {target!r}: set student_precision: fp32")
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir} exists and is not empty (overwrite=True replaces it)")
@@ -232,14 +235,18 @@ def build_model_repository(student_dir: Path, cross_encoder_dir: Path, out_dir: 
         items, keyphrases = parity.parity_texts(config.parity_samples)
         student_report = parity.check_student(student_onnx, student_dir, config,
                                               items + keyphrases)
+        student_info = {"target": target, **student_report.to_dict(),
+                        "precision": config.student_precision}
+        if config.student_precision == "int8":
+            student_onnx, student_info["int8"] = _int8_student(
+                student_onnx, student_dir, config, items, keyphrases)
         ce_report = parity.check_cross_encoder(ce_onnx, cross_encoder_dir, config,
                                                items, keyphrases)
         id_type = "TYPE_INT32" if target == "tensorrt" else "TYPE_INT64"
         _tokenizer_model(staging, "tokenizer", student_dir, config, id_type)
         _tokenizer_model(staging, "pair_tokenizer", cross_encoder_dir, config, id_type)
         _encoder_model(staging, "encoder", target, student_dir, student_onnx, config,
-                       "embedding", {"target": target, **student_report.to_dict()},
-                       student_report.embedding_dim)
+                       "embedding", student_info, student_report.embedding_dim)
         _encoder_model(staging, "cross_encoder", target, cross_encoder_dir, ce_onnx, config,
                        "score", {"target": target, **ce_report.to_dict()}, 1)
         _ensemble(staging, "embed_text", config)
@@ -251,6 +258,19 @@ def build_model_repository(student_dir: Path, cross_encoder_dir: Path, out_dir: 
         raise
     log.info("model repository (%s) published at %s", target, out_dir)
     return out_dir
+
+
+def _int8_student(fp32_onnx: Path, student_dir: Path, config: ExportConfig, items: list[str],
+                  keyphrases: list[str]) -> tuple[Path, dict]:
+    """The int8 quantization of ``fp32_onnx``, gated against it (QuantizationError)."""
+    from components.export import quantize
+    int8_onnx = quantize.quantize_int8(fp32_onnx, fp32_onnx.with_name("student-int8.onnx"),
+                                       reduce_range=config.int8_reduce_range,
+                                       per_channel=config.int8_per_channel)
+    report = quantize.check_int8_student(
+        fp32_onnx, int8_onnx, parity._tokenizer(backbone_dir(student_dir), config), items,
+        keyphrases, config.min_cosine_int8, config.min_rank_overlap_int8)
+    return int8_onnx, report.to_dict()
 
 
 def _swap_in(staging: Path, out_dir: Path) -> None:
