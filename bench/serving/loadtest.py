@@ -100,6 +100,13 @@ def index_scale_rows(student: Path, sizes: list[int], milvus_server: bool) -> li
 
 
 def write_markdown(result: dict, path: Path) -> None:
+    """The load test's tables; a section another bench wrote (between its markers) stays."""
+    from bench.serving.cpu_bound import CPU_END, CPU_START
+
+    old = path.read_text() if path.is_file() else ""
+    kept = ""
+    if CPU_START in old and CPU_END in old:
+        kept = CPU_START + old.partition(CPU_START)[2].partition(CPU_END)[0] + CPU_END + "\n"
     lines = ["# Gateway load test", "",
              f"Command: `{result['command']}`  ", f"Machine: {result['machine']}  ",
              f"Index: {result['index_keyphrases']} real keyphrases (Milvus Lite, HNSW); "
@@ -125,7 +132,7 @@ def write_markdown(result: dict, path: Path) -> None:
     lines += ["", "\"real+synthetic\": the real keyphrase embeddings plus SYNTHETIC ones "
               "(real embeddings perturbed with Gaussian noise, re-normalised) to reach the size.",
               ""]
-    path.write_text("\n".join(lines))
+    path.write_text("\n".join(lines) + ("\n" + kept if kept else ""))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -175,7 +182,9 @@ def main(argv: list[str] | None = None) -> dict:
     result["index_keyphrases"] = next((r["keyphrases"] for r in result["index_scale"]
                                        if r["kind"] == "real"), None)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gateway.json").write_text(json.dumps(result, indent=2) + "\n")
+    path = args.out / "gateway.json"
+    kept = json.loads(path.read_text()) if path.is_file() else {}
+    path.write_text(json.dumps({**kept, **result}, indent=2) + "\n")  # keeps cpu.*, h200.*
     write_markdown(result, args.out / "gateway.md")
     print((args.out / "gateway.md").read_text())
     return result
