@@ -47,7 +47,7 @@ class ExportConfig:
     pair_order: str = "keyphrase_first"
     ort_threads: int = 0
     torch_device: str = "cuda"
-    student_precision: str = "fp32"
+    student_precision: str = "int8"
     int8_reduce_range: bool = True
     int8_per_channel: bool = True
     min_cosine_int8: float = 0.98

@@ -219,9 +219,7 @@ def build_model_repository(student_dir: Path, cross_encoder_dir: Path, out_dir: 
     """
     config = config or ExportConfig.from_yaml()
     target = resolve_target(target if target != "auto" else config.target)
-    if config.student_precision == "int8" and target not in INT8_TARGETS:
-        raise ValueError(f"student_precision int8 is served by the ONNX targets "
-                         f"{INT8_TARGETS}, not {target!r}: set student_precision: fp32")
+    precision = student_precision(config, target)
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir} exists and is not empty (overwrite=True replaces it)")
@@ -235,9 +233,8 @@ def build_model_repository(student_dir: Path, cross_encoder_dir: Path, out_dir: 
         items, keyphrases = parity.parity_texts(config.parity_samples)
         student_report = parity.check_student(student_onnx, student_dir, config,
                                               items + keyphrases)
-        student_info = {"target": target, **student_report.to_dict(),
-                        "precision": config.student_precision}
-        if config.student_precision == "int8":
+        student_info = {"target": target, **student_report.to_dict(), "precision": precision}
+        if precision == "int8":
             student_onnx, student_info["int8"] = _int8_student(
                 student_onnx, student_dir, config, items, keyphrases)
         ce_report = parity.check_cross_encoder(ce_onnx, cross_encoder_dir, config,
@@ -258,6 +255,17 @@ def build_model_repository(student_dir: Path, cross_encoder_dir: Path, out_dir: 
         raise
     log.info("model repository (%s) published at %s", target, out_dir)
     return out_dir
+
+
+def student_precision(config: ExportConfig, target: str) -> str:
+    """The precision the student is served in: ``student_precision`` on the CPU ONNX targets;
+    the GPU targets serve their own (fp16 TensorRT plan or TorchScript), int8 is not applied."""
+    if config.student_precision == "int8" and (target not in INT8_TARGETS
+                                               or config.encoder_kind == "KIND_GPU"):
+        log.warning("student_precision int8 applies to the CPU ONNX targets %s; the %s target "
+                    "(%s) serves its own precision", INT8_TARGETS, target, config.encoder_kind)
+        return "fp16" if target in ("tensorrt", "python-torch") else "fp32"
+    return config.student_precision
 
 
 def _int8_student(fp32_onnx: Path, student_dir: Path, config: ExportConfig, items: list[str],

@@ -75,12 +75,18 @@ def test_top_k_overlap_counts_shared_top_columns():
         quantize.top_k_overlap(ref, ref[:1])
 
 
-def test_int8_is_refused_for_targets_that_do_not_run_onnx(tmp_path):
-    with pytest.raises(ValueError, match="int8 is served by the ONNX targets"):
-        build_model_repository(standin_student(), standin_cross_encoder(), tmp_path / "repo",
-                               target="python-torch",
-                               config=ExportConfig.from_yaml(student_precision="int8"))
-    assert not (tmp_path / "repo").exists()
+def test_int8_applies_to_the_cpu_onnx_targets_only():
+    from components.export.repository import student_precision
+
+    int8 = ExportConfig.from_yaml(student_precision="int8")
+    assert student_precision(int8, "python-onnx") == "int8"
+    assert student_precision(int8, "onnxruntime") == "int8"
+    assert student_precision(int8, "python-torch") == "fp16"
+    assert student_precision(int8, "tensorrt") == "fp16"
+    gpu_onnx = ExportConfig.from_yaml(student_precision="int8", encoder_kind="KIND_GPU")
+    assert student_precision(gpu_onnx, "onnxruntime") == "fp32"
+    assert student_precision(ExportConfig.from_yaml(student_precision="fp32"),
+                             "python-onnx") == "fp32"
     with pytest.raises(ValueError, match="student_precision must be one of"):
         ExportConfig.from_yaml(student_precision="int4")
 
