@@ -29,7 +29,7 @@ CPU_BOUND_ARGS ?=
 .PHONY: perf-cpu
 perf-cpu: venv $(TRITON_STUB) ## CPU default vs its bound in one run: direct tokenizer+ONNX Runtime titles/s, gateway sweep, ratio -> docs/results/gateway.{json,md} (cpu.*)
 	$(PY) -m bench.serving.cpu_bound --model-repository $(MODEL_REPOSITORY) $(if $(STUDENT),--student $(STUDENT)) \
-	  --out docs/results --command "$(strip make perf-cpu $(CPU_BOUND_ARGS))" $(CPU_BOUND_ARGS)
+	  --out docs/results --command "make perf-cpu$(if $(CPU_BOUND_ARGS), CPU_BOUND_ARGS='$(CPU_BOUND_ARGS)')" $(CPU_BOUND_ARGS)
 
 FUZZ_ARGS ?=
 .PHONY: fuzz

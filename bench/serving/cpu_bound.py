@@ -151,11 +151,39 @@ def direct_rate(encoder: DirectEncoder, texts: Sequence[str], batch: int,
     return done / (time.perf_counter() - started)
 
 
-def direct_bound(encoder: DirectEncoder, texts: Sequence[str], seconds: float,
+def _direct_worker(args: tuple) -> dict[str, float]:
+    tokenizer_dir, onnx_path, max_length, threads, texts, batches, seconds, start = args
+    encoder = DirectEncoder(tokenizer_dir, onnx_path, max_length, threads)
+    encoder.encode(texts[:8])  # warm before the common start
+    time.sleep(max(0.0, start - time.time()))
+    out = {}
+    for b in batches:
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        rate = direct_rate(encoder, texts, b, seconds)
+        titles = rate * (time.perf_counter() - t0)
+        out[str(b)] = (rate, (time.process_time() - cpu0) * 1000 / max(titles, 1))
+    return out
+
+
+def direct_bound(encoder: dict, texts: Sequence[str], seconds: float,
                  batches: Sequence[int] = BATCHES) -> dict:
-    rows = {str(b): round(direct_rate(encoder, texts, b, seconds), 1) for b in batches}
+    """Titles/s of the served encoder called directly, parallel like the server: one process
+    per encoder instance, each with the instance's intra-op threads, all at once (rates
+    summed). The bound is the best batch size."""
+    import multiprocessing
+
+    instances = min(encoder["instances"], os.cpu_count() or 1)
+    threads = encoder["intra_op_threads"] or (os.cpu_count() or 1)
+    start = time.time() + 8.0  # every worker loaded and warm
+    job = (encoder["tokenizer_dir"], encoder["onnx"], encoder["max_length"], threads,
+           list(texts), tuple(batches), seconds, start)
+    with multiprocessing.get_context("spawn").Pool(instances) as pool:
+        results = pool.map(_direct_worker, [job] * instances)
+    rows = {str(b): round(sum(r[str(b)][0] for r in results), 1) for b in batches}
+    cpu = {str(b): round(float(np.mean([r[str(b)][1] for r in results])), 1) for b in batches}
     return {"titles_per_s_by_batch": rows, "titles_per_s": max(rows.values()),
-            "load_average": load_text()}
+            "processes": instances, "threads_per_process": threads,
+            "cpu_ms_per_title_by_batch": cpu, "load_average": load_text()}
 
 
 # --- quality of a served variant ------------------------------------------------------------
@@ -234,23 +262,23 @@ def measure(repository: Path, index_uri: str, texts: list[str], requests, levels
 
     encoder = repository_encoder(repository)
     threads = server_threads(encoder)
-    direct = DirectEncoder(encoder["tokenizer_dir"], encoder["onnx"], encoder["max_length"],
-                           threads)
-    before = direct_bound(direct, texts, direct_seconds)
-    print(f"  direct (tokenizer + ONNX Runtime, {threads} threads): "
-          f"{before['titles_per_s_by_batch']} titles/s by batch; load {before['load_average']}",
-          flush=True)
-    del direct
+    before = direct_bound(encoder, texts, direct_seconds)
+    print(f"  direct (tokenizer + ONNX Runtime, {before['processes']} process(es) x "
+          f"{before['threads_per_process']} thread(s)): {before['titles_per_s_by_batch']} "
+          f"titles/s by batch; load {before['load_average']}", flush=True)
     with ServingStack(repository, index_uri, log_dir=log_dir,
                       search_backend=search_backend) as stack:
         sweep = gateway_sweep(stack, requests, levels, seconds)
-    direct = DirectEncoder(encoder["tokenizer_dir"], encoder["onnx"], encoder["max_length"],
-                           threads)
-    after = direct_bound(direct, texts, direct_seconds)
+    after = direct_bound(encoder, texts, direct_seconds)
     print(f"  direct again: {after['titles_per_s_by_batch']} titles/s by batch; "
           f"load {after['load_average']}", flush=True)
     bound = round((before["titles_per_s"] + after["titles_per_s"]) / 2, 1)
     best = max(sweep, key=lambda r: r["qps"])
+    # CPU time is what the other jobs on a shared machine do not take away: the direct path's
+    # CPU per title (batch 1, mean of both runs) over the stack's per call at the best level
+    direct_cpu = round((before["cpu_ms_per_title_by_batch"]["1"]
+                        + after["cpu_ms_per_title_by_batch"]["1"]) / 2, 1)
+    stack_cpu = round(sum(best["cpu_ms_per_call"].values()), 1)
     return {
         "encoder": {"precision": encoder["precision"], "max_length": encoder["max_length"],
                     "instances": encoder["instances"],
@@ -260,6 +288,8 @@ def measure(repository: Path, index_uri: str, texts: list[str], requests, levels
         "direct_titles_per_s": bound,
         "best_qps": best["qps"], "best_concurrency": best["concurrency"],
         "ratio_to_direct": round(best["qps"] / bound, 2) if bound else None,
+        "direct_cpu_ms_per_title": direct_cpu, "stack_cpu_ms_per_call": stack_cpu,
+        "cpu_cost_ratio": round(direct_cpu / stack_cpu, 2) if stack_cpu else None,
         "sweep": sweep,
     }
 
@@ -344,14 +374,22 @@ def markdown(cpu: dict) -> str:
              f"Served: {enc['precision']} student, token cap {enc['max_length']}, "
              f"{enc['instances']} encoder instance(s) x {enc['intra_op_threads'] or 'all'} "
              f"intra-op threads, search `{d['search_backend']}`.", "",
-             f"- direct bound (tokenizer + ONNX Runtime in one process, {enc['threads']} "
-             f"threads, best batch): **{cpu['direct_titles_per_s']} titles/s** (before the sweep "
+             f"- direct bound (tokenizer + ONNX Runtime called in "
+             f"{d['direct_before']['processes']} process(es) x "
+             f"{d['direct_before']['threads_per_process']} thread(s), like the served encoder's "
+             f"instances, best batch; mean of before and after the sweep): "
+             f"**{cpu['direct_titles_per_s']} titles/s** (before the sweep "
              f"{d['direct_before']['titles_per_s_by_batch']} by batch, load "
              f"{d['direct_before']['load_average']}; after "
              f"{d['direct_after']['titles_per_s_by_batch']}, load "
              f"{d['direct_after']['load_average']})",
              f"- gateway best: **{cpu['best_qps']} QPS** at concurrency {d['best_concurrency']}"
-             f" → ratio **{cpu['ratio_to_direct']}**", "",
+             f" → ratio **{cpu['ratio_to_direct']}**",
+             f"- CPU time (what the machine's other jobs do not take away): the direct path "
+             f"spends {d.get('direct_cpu_ms_per_title')} ms of CPU per title (batch 1), the "
+             f"stack {d.get('stack_cpu_ms_per_call')} ms per call at that level (gateway + "
+             f"Triton and its backend processes) → CPU-cost ratio {d.get('cpu_cost_ratio')}",
+             "",
              "| concurrency | QPS | p50 ms | p99 ms | errors | embed ms | search ms | "
              "gateway CPU ms/call | Triton CPU ms/call | load |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
@@ -376,15 +414,16 @@ def markdown(cpu: dict) -> str:
         lines += ["", "### Levers through the gateway (each: direct bound, sweep, direct "
                   "bound again)", "",
                   "| variant | direct titles/s | best QPS | at concurrency | ratio | "
-                  "search ms | gateway CPU ms/call | Triton CPU ms/call |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "search ms | gateway CPU ms/call | Triton CPU ms/call | CPU-cost ratio |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for name, v in cpu["levers"]["gateway"].items():
             best = next(r for r in v["sweep"] if r["concurrency"] == v["best_concurrency"])
             lines.append(f"| {name} | {v['direct_titles_per_s']} | {v['best_qps']} | "
                          f"{v['best_concurrency']} | {v['ratio_to_direct']} | "
                          f"{best['stage_mean_ms']['search']} | "
                          f"{best['cpu_ms_per_call']['gateway']} | "
-                         f"{best['cpu_ms_per_call']['triton']} |")
+                         f"{best['cpu_ms_per_call']['triton']} | "
+                         f"{v.get('cpu_cost_ratio', '—')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -475,14 +514,15 @@ def levers(repository: Path, student: Path, index_uri: str, texts, requests, lev
     print("Levers: quality and direct speed", flush=True)
     quality = quality_levers(student, onnx, [int(c) for c in args.lever_caps.split(",")], texts,
                              threads, args.direct_seconds)
+    n = os.cpu_count() or 1
     variants = {
-        "fp32, cap 128, 1x all threads, Milvus Lite search": ("fp32", 128, 1, 0, "milvus"),
-        "fp32, cap 128, 1x all threads, exact search": ("fp32", 128, 1, 0, "exact"),
-        "int8, cap 128, 1x all threads, exact search": ("int8", 128, 1, 0, "exact"),
-        f"int8, cap {args.lever_cap}, 1x all threads, exact search":
-            ("int8", args.lever_cap, 1, 0, "exact"),
-        f"int8, cap {args.lever_cap}, {os.cpu_count()}x 1 thread, exact search":
-            ("int8", args.lever_cap, os.cpu_count() or 1, 1, "exact"),
+        "fp32, cap 128, 1 instance x all threads, Milvus Lite search":
+            ("fp32", 128, 1, 0, "milvus"),
+        "fp32, cap 128, 1 instance x all threads, exact search": ("fp32", 128, 1, 0, "exact"),
+        "int8, cap 128, 1 instance x all threads, exact search": ("int8", 128, 1, 0, "exact"),
+        f"int8, cap 128, {n} instances x 1 thread, exact search": ("int8", 128, n, 1, "exact"),
+        f"int8, cap {args.lever_cap}, {n} instances x 1 thread, exact search":
+            ("int8", args.lever_cap, n, 1, "exact"),
     }
     gateway = {}
     for i, (name, (precision, cap, instances, threads, search)) in enumerate(variants.items()):

@@ -100,13 +100,12 @@ def index_scale_rows(student: Path, sizes: list[int], milvus_server: bool) -> li
 
 
 def write_markdown(result: dict, path: Path) -> None:
-    """The load test's tables; a section another bench wrote (between its markers) stays."""
-    from bench.serving.cpu_bound import CPU_END, CPU_START
+    """The load test's tables; the CPU-bound section (from its start marker on: its generated
+    tables and the notes after them) stays."""
+    from bench.serving.cpu_bound import CPU_START
 
     old = path.read_text() if path.is_file() else ""
-    kept = ""
-    if CPU_START in old and CPU_END in old:
-        kept = CPU_START + old.partition(CPU_START)[2].partition(CPU_END)[0] + CPU_END + "\n"
+    kept = CPU_START + old.partition(CPU_START)[2] if CPU_START in old else ""
     lines = ["# Gateway load test", "",
              f"Command: `{result['command']}`  ", f"Machine: {result['machine']}  ",
              f"Index: {result['index_keyphrases']} real keyphrases (Milvus Lite, HNSW); "

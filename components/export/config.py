@@ -37,7 +37,7 @@ class ExportConfig:
     max_queue_size: int = 256
     queue_timeout_us: int = 5_000_000
     tokenizer_instances: int = 2
-    encoder_instances: int = 1
+    encoder_instances: int = 2
     encoder_kind: str = "KIND_CPU"
     warmup: bool = True
     trt_opt_batch: int = 64
@@ -45,7 +45,9 @@ class ExportConfig:
     trt_workspace_gb: int = 4
     version: int = 1
     pair_order: str = "keyphrase_first"
-    ort_threads: int = 0
+    ort_threads: int = 1
+    cross_encoder_instances: int | None = 1
+    cross_encoder_ort_threads: int | None = 0
     torch_device: str = "cuda"
     student_precision: str = "int8"
     int8_reduce_range: bool = True
@@ -62,6 +64,9 @@ class ExportConfig:
             raise ValueError(f"matryoshka_dim must be positive or null, got {self.matryoshka_dim}")
         if any(b > self.max_batch_size or b < 1 for b in self.preferred_batch_sizes):
             raise ValueError("preferred_batch_sizes must lie in [1, max_batch_size]")
+        if self.encoder_instances < 1 or (self.cross_encoder_instances or 1) < 1 or \
+                self.ort_threads < 0 or (self.cross_encoder_ort_threads or 0) < 0:
+            raise ValueError("encoder instances must be >= 1 and ort threads >= 0")
         if self.max_queue_size < 1 or self.queue_timeout_us < 1:
             raise ValueError("max_queue_size and queue_timeout_us must be >= 1")
         if self.encoder_kind not in ("KIND_CPU", "KIND_GPU"):

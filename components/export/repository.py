@@ -121,14 +121,19 @@ def encoder_config(name: str, target: str, config: ExportConfig, head: str,
                    pooling: str = "mean", dim: int | None = None) -> str:
     """``config.pbtxt`` text of ``encoder`` (head ``embedding``) or ``cross_encoder`` (``score``)."""
     id_type = "TYPE_INT32" if target == "tensorrt" else "TYPE_INT64"
+    instances, threads = config.encoder_instances, config.ort_threads
+    if head == "score":  # the cross-encoder has its own, where set
+        instances = config.cross_encoder_instances or instances
+        threads = threads if config.cross_encoder_ort_threads is None \
+            else config.cross_encoder_ort_threads
     runtime, comment = _runtime_block(target, head, pooling, config.matryoshka_dim,
-                                      config.ort_threads, config.torch_device)
+                                      threads, config.torch_device)
     kind = "KIND_GPU" if target == "tensorrt" else config.encoder_kind
     return render_config(
         name, name=name, runtime=runtime, runtime_comment=comment, id_type=id_type,
         max_batch_size=config.max_batch_size, dim=dim or 1,
         preferred=", ".join(map(str, config.preferred_batch_sizes)),
-        queue_delay_us=config.max_queue_delay_us, instances=config.encoder_instances, kind=kind,
+        queue_delay_us=config.max_queue_delay_us, instances=instances, kind=kind,
         max_queue_size=config.max_queue_size, queue_timeout_us=config.queue_timeout_us,
         warmup=_warmup_block(config, _inputs(head), id_type))
 

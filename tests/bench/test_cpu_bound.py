@@ -56,7 +56,8 @@ def _cpu(ratio: float) -> dict:
     row = {"concurrency": 2, "qps": 10.0, "p50_ms": 1.0, "p99_ms": 2.0, "errors": 0,
            "stage_mean_ms": {"embed": 1.0, "search": 0.1, "rerank": 0.0},
            "cpu_ms_per_call": {"gateway": 1.0, "triton": 9.0}, "load_average": "1 / 1 / 1"}
-    direct = {"titles_per_s_by_batch": {"1": 12.5}, "titles_per_s": 12.5,
+    direct = {"titles_per_s_by_batch": {"1": 12.5}, "titles_per_s": 12.5, "processes": 2,
+              "threads_per_process": 1, "cpu_ms_per_title_by_batch": {"1": 9.0},
               "load_average": "1 / 1 / 1"}
     default = {"encoder": {"precision": "int8", "max_length": 128, "instances": 1,
                            "intra_op_threads": 0, "threads": 2}, "search_backend": "auto",
@@ -77,8 +78,11 @@ def test_results_keep_the_other_keys_and_sections(tmp_path):
     assert result["cpu"]["ratio_to_direct"] == 0.9 and result["cpu"]["command"]
     md = (tmp_path / "gateway.md").read_text()
     assert md.count(cpu_bound.CPU_START) == 1 and "ratio **0.9**" in md and "old tables" in md
+    (tmp_path / "gateway.md").write_text(md + "\nWhat was chosen and why.\n")
+    cpu_bound.write_results(_cpu(0.9), tmp_path)
     # the load test rewrites its own tables and keeps the CPU section
     write_markdown({"command": "c", "machine": "m", "index_keyphrases": 1, "items": 1,
                     "duration_s": 1, "runs": {}, "index_scale": []}, tmp_path / "gateway.md")
     md = (tmp_path / "gateway.md").read_text()
     assert "old tables" not in md and "ratio **0.9**" in md and md.count(cpu_bound.CPU_END) == 1
+    assert "What was chosen and why." in md  # notes after the section stay with it
