@@ -366,6 +366,10 @@ def hardware() -> str:
             f"no GPU; shared with other jobs (load average given with every figure)")
 
 
+def _by_batch(rates: dict) -> str:
+    return ", ".join(f"batch {b}: {v}" for b, v in rates.items())
+
+
 def markdown(cpu: dict) -> str:
     d = cpu["default"]
     enc = d["encoder"]
@@ -379,12 +383,12 @@ def markdown(cpu: dict) -> str:
              f"{d['direct_before']['threads_per_process']} thread(s), like the served encoder's "
              f"instances, best batch; mean of before and after the sweep): "
              f"**{cpu['direct_titles_per_s']} titles/s** (before the sweep "
-             f"{d['direct_before']['titles_per_s_by_batch']} by batch, load "
+             f"{_by_batch(d['direct_before']['titles_per_s_by_batch'])}, load "
              f"{d['direct_before']['load_average']}; after "
-             f"{d['direct_after']['titles_per_s_by_batch']}, load "
+             f"{_by_batch(d['direct_after']['titles_per_s_by_batch'])}, load "
              f"{d['direct_after']['load_average']})",
-             f"- gateway best: **{cpu['best_qps']} QPS** at concurrency {d['best_concurrency']}"
-             f" → ratio **{cpu['ratio_to_direct']}**",
+             f"- gateway best: **{cpu['best_qps']} QPS** (Recommend, k = 10, no re-rank) at "
+             f"concurrency {d['best_concurrency']} → ratio **{cpu['ratio_to_direct']}**",
              f"- CPU time (what the machine's other jobs do not take away): the direct path "
              f"spends {d.get('direct_cpu_ms_per_title')} ms of CPU per title (batch 1), the "
              f"stack {d.get('stack_cpu_ms_per_call')} ms per call at that level (gateway + "
