@@ -5,6 +5,7 @@ checked: they belong to the bench)."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -21,10 +22,11 @@ def repository(tmp_path_factory):
 
 def test_the_served_encoder_is_read_from_the_repository(repository):
     enc = cpu_bound.repository_encoder(repository)
-    assert enc["max_length"] == 64 and enc["instances"] == 1 and enc["intra_op_threads"] == 0
+    # the test repository: the export defaults (2 instances x 1 thread) with an fp32 student
+    assert enc["max_length"] == 64 and enc["instances"] == 2 and enc["intra_op_threads"] == 1
     assert enc["onnx"].is_file() and (enc["tokenizer_dir"] / "tokenizer.json").is_file()
     assert enc["precision"] == "fp32"
-    assert cpu_bound.server_threads(enc) == min(2, __import__("os").cpu_count())
+    assert cpu_bound.server_threads(enc) == min(2, os.cpu_count() or 1)
 
 
 def test_a_variant_changes_cap_instances_threads_and_weights_only(repository, tmp_path):
@@ -35,7 +37,7 @@ def test_a_variant_changes_cap_instances_threads_and_weights_only(repository, tm
     assert (enc["max_length"], enc["instances"], enc["intra_op_threads"], enc["precision"]) == \
         (48, 2, 1, "int8")
     assert cpu_bound.server_threads({"instances": 8, "intra_op_threads": 1}) <= \
-        (__import__("os").cpu_count() or 1)
+        (os.cpu_count() or 1)
     assert (variant / "embed_text" / "config.pbtxt").read_text() == \
         (repository / "embed_text" / "config.pbtxt").read_text()
 
