@@ -267,7 +267,7 @@ def student_precision(config: ExportConfig, target: str) -> str:
     the GPU targets serve their own (fp16 TensorRT plan or TorchScript), int8 is not applied."""
     if config.student_precision == "int8" and (target not in INT8_TARGETS
                                                or config.encoder_kind == "KIND_GPU"):
-        log.warning("student_precision int8 applies to the CPU ONNX targets %s; the %s target "
+        log.info("student_precision int8 applies to the CPU ONNX targets %s; the %s target "
                     "(%s) serves its own precision", INT8_TARGETS, target, config.encoder_kind)
         return "fp16" if target in ("tensorrt", "python-torch") else "fp32"
     return config.student_precision
