@@ -77,8 +77,9 @@ bench: bench-baselines bench-judge ## Offline quality: baselines and the judge v
 bench-baselines: venv ## Random / BM25 / zero-shot MiniLM / MPNet on human labels -> docs/results/quality.{json,md}
 	$(PY) -m components.baselines.bench --out docs/results
 
-# make perf = the Triton perf_analyzer sweep (mk/serving.mk) + the gateway load test.
-perf: perf-gateway
+# make perf = the gateway load test + the CPU gateway against its direct bound (it prints the
+# sweep and the ratio) + the Triton perf_analyzer sweep (mk/serving.mk).
+perf: perf-gateway perf-cpu
 
 .PHONY: clean
 clean: ## Remove build outputs (keeps .venv)

@@ -25,6 +25,12 @@ serve: venv $(TRITON_STUB) $(MODEL_REPOSITORY)/embed_text/config.pbtxt $(INDEX_U
 perf-gateway: venv $(TRITON_STUB) ## Gateway load test (QPS, p50/p95/p99, stage split) + index recall/latency -> docs/results/gateway.{json,md}
 	$(PY) -m bench.serving.loadtest --model-repository $(MODEL_REPOSITORY) $(if $(STUDENT),--student $(STUDENT)) --milvus-server --out docs/results
 
+CPU_BOUND_ARGS ?=
+.PHONY: perf-cpu
+perf-cpu: venv $(TRITON_STUB) ## CPU default vs its bound in one run: direct tokenizer+ONNX Runtime titles/s, gateway sweep, ratio -> docs/results/gateway.{json,md} (cpu.*)
+	$(PY) -m bench.serving.cpu_bound --model-repository $(MODEL_REPOSITORY) $(if $(STUDENT),--student $(STUDENT)) \
+	  --out docs/results --command "make perf-cpu$(if $(CPU_BOUND_ARGS), CPU_BOUND_ARGS='$(CPU_BOUND_ARGS)')" $(CPU_BOUND_ARGS)
+
 FUZZ_ARGS ?=
 .PHONY: fuzz
 fuzz: venv $(TRITON_STUB) ## Fuzz/chaos bench of the gateway on a real stack (10k hostile requests, floods, SIGKILLs, 10-min soak) -> docs/results/reliability.{json,md}

@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> dict:
     config = ExportConfig.from_yaml(
         target="python-torch", torch_device=args.device, max_seq_length=64,
         max_batch_size=args.max_batch_size, preferred_batch_sizes=preferred,
-        max_queue_delay_us=1000, encoder_instances=2, tokenizer_instances=4)
+        max_queue_delay_us=1000, encoder_instances=2, cross_encoder_instances=2,
+        tokenizer_instances=4)
     repo = build_model_repository(student, cross, args.workdir / "model_repository",
                                   target="python-torch", config=config, overwrite=True)
 

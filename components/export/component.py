@@ -36,6 +36,8 @@ def export_model(student: Input[Model], cross_encoder: Input[Model],
     for model in ("encoder", "cross_encoder"):
         report = json.loads((repo / model / str(config.version) / "parity.json").read_text())
         model_repository.metadata[f"{model}.target"] = report["target"]
+        if "precision" in report:
+            model_repository.metadata[f"{model}.precision"] = report["precision"]
         for key in ("min_cosine", "max_score_diff", "embedding_dim"):
             if report.get(key) is not None:
                 metrics.log_metric(f"{model}.{key}", report[key])

@@ -26,7 +26,7 @@ from pathlib import Path
 from string import Template
 
 from components.export import onnx_export, parity
-from components.export.config import ExportConfig
+from components.export.config import INT8_TARGETS, ExportConfig
 from components.export.graphs import backbone_dir, student_pooling
 from components.export.templates import TEMPLATE_DIR
 
@@ -121,14 +121,19 @@ def encoder_config(name: str, target: str, config: ExportConfig, head: str,
                    pooling: str = "mean", dim: int | None = None) -> str:
     """``config.pbtxt`` text of ``encoder`` (head ``embedding``) or ``cross_encoder`` (``score``)."""
     id_type = "TYPE_INT32" if target == "tensorrt" else "TYPE_INT64"
+    instances, threads = config.encoder_instances, config.ort_threads
+    if head == "score":  # the cross-encoder has its own, where set
+        instances = config.cross_encoder_instances or instances
+        threads = threads if config.cross_encoder_ort_threads is None \
+            else config.cross_encoder_ort_threads
     runtime, comment = _runtime_block(target, head, pooling, config.matryoshka_dim,
-                                      config.ort_threads, config.torch_device)
+                                      threads, config.torch_device)
     kind = "KIND_GPU" if target == "tensorrt" else config.encoder_kind
     return render_config(
         name, name=name, runtime=runtime, runtime_comment=comment, id_type=id_type,
         max_batch_size=config.max_batch_size, dim=dim or 1,
         preferred=", ".join(map(str, config.preferred_batch_sizes)),
-        queue_delay_us=config.max_queue_delay_us, instances=config.encoder_instances, kind=kind,
+        queue_delay_us=config.max_queue_delay_us, instances=instances, kind=kind,
         max_queue_size=config.max_queue_size, queue_timeout_us=config.queue_timeout_us,
         warmup=_warmup_block(config, _inputs(head), id_type))
 
@@ -219,6 +224,7 @@ def build_model_repository(student_dir: Path, cross_encoder_dir: Path, out_dir: 
     """
     config = config or ExportConfig.from_yaml()
     target = resolve_target(target if target != "auto" else config.target)
+    precision = student_precision(config, target)
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir} exists and is not empty (overwrite=True replaces it)")
@@ -232,14 +238,17 @@ def build_model_repository(student_dir: Path, cross_encoder_dir: Path, out_dir: 
         items, keyphrases = parity.parity_texts(config.parity_samples)
         student_report = parity.check_student(student_onnx, student_dir, config,
                                               items + keyphrases)
+        student_info = {"target": target, **student_report.to_dict(), "precision": precision}
+        if precision == "int8":
+            student_onnx, student_info["int8"] = _int8_student(
+                student_onnx, student_dir, config, items, keyphrases)
         ce_report = parity.check_cross_encoder(ce_onnx, cross_encoder_dir, config,
                                                items, keyphrases)
         id_type = "TYPE_INT32" if target == "tensorrt" else "TYPE_INT64"
         _tokenizer_model(staging, "tokenizer", student_dir, config, id_type)
         _tokenizer_model(staging, "pair_tokenizer", cross_encoder_dir, config, id_type)
         _encoder_model(staging, "encoder", target, student_dir, student_onnx, config,
-                       "embedding", {"target": target, **student_report.to_dict()},
-                       student_report.embedding_dim)
+                       "embedding", student_info, student_report.embedding_dim)
         _encoder_model(staging, "cross_encoder", target, cross_encoder_dir, ce_onnx, config,
                        "score", {"target": target, **ce_report.to_dict()}, 1)
         _ensemble(staging, "embed_text", config)
@@ -251,6 +260,30 @@ def build_model_repository(student_dir: Path, cross_encoder_dir: Path, out_dir: 
         raise
     log.info("model repository (%s) published at %s", target, out_dir)
     return out_dir
+
+
+def student_precision(config: ExportConfig, target: str) -> str:
+    """The precision the student is served in: ``student_precision`` on the CPU ONNX targets;
+    the GPU targets serve their own (fp16 TensorRT plan or TorchScript), int8 is not applied."""
+    if config.student_precision == "int8" and (target not in INT8_TARGETS
+                                               or config.encoder_kind == "KIND_GPU"):
+        log.info("student_precision int8 applies to the CPU ONNX targets %s; the %s target "
+                    "(%s) serves its own precision", INT8_TARGETS, target, config.encoder_kind)
+        return "fp16" if target in ("tensorrt", "python-torch") else "fp32"
+    return config.student_precision
+
+
+def _int8_student(fp32_onnx: Path, student_dir: Path, config: ExportConfig, items: list[str],
+                  keyphrases: list[str]) -> tuple[Path, dict]:
+    """The int8 quantization of ``fp32_onnx``, gated against it (QuantizationError)."""
+    from components.export import quantize
+    int8_onnx = quantize.quantize_int8(fp32_onnx, fp32_onnx.with_name("student-int8.onnx"),
+                                       reduce_range=config.int8_reduce_range,
+                                       per_channel=config.int8_per_channel)
+    report = quantize.check_int8_student(
+        fp32_onnx, int8_onnx, parity._tokenizer(backbone_dir(student_dir), config), items,
+        keyphrases, config.min_cosine_int8, config.min_rank_overlap_int8)
+    return int8_onnx, report.to_dict()
 
 
 def _swap_in(staging: Path, out_dir: Path) -> None:

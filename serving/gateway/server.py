@@ -24,7 +24,7 @@ from grpc_reflection.v1alpha import reflection
 
 from serving.gateway.decoding import SafeDecoding
 from serving.gateway.domain import BackendUnavailable
-from serving.gateway.index_client import KeyphraseSearcher
+from serving.gateway.index_client import ExactKeyphraseSearcher, KeyphraseSearcher
 from serving.gateway.metrics import GatewayMetrics
 from serving.gateway.ratelimit import RateLimitedLog
 from serving.gateway.service import RecommendationService
@@ -41,6 +41,15 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
+def searcher_for(settings: GatewaySettings) -> KeyphraseSearcher:
+    """The index client ``SEARCH_BACKEND`` asks for."""
+    if settings.search_backend == "milvus":
+        return KeyphraseSearcher(settings.milvus_uri, settings.index_alias, settings.search_ef)
+    return ExactKeyphraseSearcher(settings.milvus_uri, settings.index_alias,
+                                  settings.exact_max_rows, settings.search_backend,
+                                  settings.search_ef)
+
+
 class GatewayServer:
     """Owns the gRPC server, the backend clients and the background health/index refresher."""
 
@@ -50,8 +59,7 @@ class GatewayServer:
         self.metrics = GatewayMetrics()
         self.models = models or TritonModelClient(settings.triton_url, settings.embed_model,
                                                   settings.score_model, settings.triton_max_batch)
-        self.searcher = KeyphraseSearcher(settings.milvus_uri, settings.index_alias,
-                                          settings.search_ef)
+        self.searcher = searcher_for(settings)
         self.service = RecommendationService(self.models, self.searcher, settings,
                                              self.metrics.observe_stage)
         self.health = health.aio.HealthServicer()

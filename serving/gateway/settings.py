@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -28,6 +28,8 @@ from components.contracts import (
 from components.settings import artifacts_dir
 
 PREFIX = "KPDISTILL_GATEWAY_"
+EXACT_MAX_ROWS_LIMIT = 16384
+"""Milvus answers a query with at most this many rows (offset + limit)."""
 TABLE_START = "<!-- gateway settings: generated from serving/gateway/settings.py -->"
 TABLE_END = "<!-- end of gateway settings -->"
 
@@ -55,6 +57,14 @@ class GatewaySettings(BaseSettings):
         json_schema_extra={"shown_default": f"<artifacts>/index/{INDEX_DB_FILE}"})
     index_alias: str = Field("keyphrases", description="alias of the live keyphrase collection")
     search_ef: int = Field(96, description="HNSW `ef` at search time")
+    search_backend: Literal["milvus", "exact", "auto"] = Field("auto", description=(
+        "`milvus`: every search goes to Milvus; `exact`: the live collection is held in the"
+        " gateway's memory and searched exactly (inner product over every row, category"
+        " filters applied), Milvus is read only when the alias moves; `auto`: exact while"
+        " the live collection has at most EXACT_MAX_ROWS rows, else Milvus"))
+    exact_max_rows: int = Field(16384, description=(
+        "largest collection searched in memory (`exact` refuses a larger one: health turns"
+        " NOT_SERVING; `auto` searches it in Milvus). At most 16384, Milvus' query window"))
     default_k: int = Field(10, description="keyphrases returned when a request sets k = 0")
     max_k: int = Field(100, description="largest k accepted")
     max_title_chars: int = Field(512, description="longest title accepted")
@@ -114,6 +124,9 @@ class GatewaySettings(BaseSettings):
                self.max_concurrent_rpcs) < 1:
             raise ValueError("KPDISTILL_GATEWAY_MAX_BATCH_ITEMS, _TRITON_MAX_BATCH, "
                              "_MAX_INFLIGHT_ROWS and _MAX_CONCURRENT_RPCS must be >= 1")
+        if not 1 <= self.exact_max_rows <= EXACT_MAX_ROWS_LIMIT:
+            raise ValueError(f"KPDISTILL_GATEWAY_EXACT_MAX_ROWS must lie in "
+                             f"1..{EXACT_MAX_ROWS_LIMIT}")
         bad = set(self.item_fields) - ITEM_TEXT_FIELDS
         if bad:
             raise ValueError(f"KPDISTILL_GATEWAY_ITEM_FIELDS: unknown fields {sorted(bad)}")
