@@ -63,9 +63,10 @@ class ScoreGraph(nn.Module):
                 token_type_ids: torch.Tensor) -> torch.Tensor:
         logits = self.classifier(input_ids=input_ids, attention_mask=attention_mask,
                                  token_type_ids=token_type_ids).logits
-        if logits.shape[-1] != 1:
-            raise ValueError(f"cross-encoder must have one logit, got {logits.shape[-1]}")
-        return torch.sigmoid(logits.float())
+        if logits.shape[-1] != 1 + 3 * len(_dimensions(self.classifier)):
+            raise ValueError(f"cross-encoder must have one relevance logit (and 3 per "
+                             f"dimension head), got {logits.shape[-1]}")
+        return torch.sigmoid(logits[:, :1].float())  # relevance; dimension heads not served
 
 
 def student_pooling(student_dir: Path) -> str:
@@ -111,7 +112,14 @@ def load_score_graph(cross_encoder_dir: Path, attn_implementation: str = "eager"
     from transformers import AutoModelForSequenceClassification
     classifier = AutoModelForSequenceClassification.from_pretrained(
         backbone_dir(cross_encoder_dir), attn_implementation=attn_implementation)
-    if classifier.config.num_labels != 1:
-        raise ValueError(f"{cross_encoder_dir}: cross-encoder must have num_labels=1, "
-                         f"got {classifier.config.num_labels}")
+    expected = 1 + 3 * len(_dimensions(classifier))
+    if classifier.config.num_labels != expected:
+        raise ValueError(f"{cross_encoder_dir}: cross-encoder must have num_labels={expected} "
+                         f"(one relevance logit, 3 per dimension head), got "
+                         f"{classifier.config.num_labels}")
     return ScoreGraph(classifier).eval()
+
+
+def _dimensions(classifier) -> list[str]:
+    """The judge dimensions a cross-encoder has heads for (components.training.cross_encoder)."""
+    return list(getattr(classifier.config, "kpdistill_dimensions", None) or [])
