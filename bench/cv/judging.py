@@ -278,6 +278,7 @@ def run_lora(config: CVConfig, work: Path, judge) -> None:
                                   max_length=config.lora_max_length)
     from bench.cv.students import trained_splits
 
+    stored = None  # the zero-shot labels, read once when a LoRA judge teaches
     for name in trained_splits(config, work):
         split = splits[name]
         path = work / "lora" / f"{name}.json"
@@ -304,7 +305,8 @@ def run_lora(config: CVConfig, work: Path, judge) -> None:
             f"{np.nanmean([v['ndcg@10'] for v in per_query.values()]):.4f}")
         if config.lora_teacher:
             start = time.perf_counter()
-            stored = load_teacher_labels(work / "judge" / "teacher_labels.jsonl")
+            if stored is None:
+                stored = load_teacher_labels(work / "judge" / "teacher_labels.jsonl")
             labels = lora_teacher_labels(judge, data, train, stored,
                                          config.lora_teacher_keyphrases,
                                          f"{config.judge_model}+lora-{name}", config.fold_seed)
