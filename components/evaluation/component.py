@@ -13,8 +13,11 @@ from components.image import IMAGE
 def evaluate(data: Input[Dataset], student: Input[Model], cross_encoder: Input[Model],
              metrics: Output[Metrics], report: Output[Markdown], results: Output[Dataset],
              name: str = "distilled", dims: list = [384, 256, 128, 64],  # noqa: B006
-             split: str = "test", cross_encoder_item_side: bool = False):
-    """nDCG@10, recall@10, precision@10, MRR and item-side irrelevant-rate@10; Markdown table."""
+             split: str = "test", cross_encoder_item_side: bool = False,
+             with_cross_encoder: bool = True):
+    """nDCG@10, recall@10, precision@10, MRR and item-side irrelevant-rate@10; Markdown table.
+    ``with_cross_encoder=False`` leaves out the cross-encoder's row (a second evaluation of the
+    same assistant in one run would only repeat it)."""
     import json
     import math
     from pathlib import Path
@@ -38,10 +41,11 @@ def evaluate(data: Input[Dataset], student: Input[Model], cross_encoder: Input[M
         key = name if dim == max(dims) else f"{name}_{dim}"
         ranker = full if dim == max(dims) else TruncatedEncoder(full, dim, key)
         rows[key] = evaluate_ranker(ranker, bundle.items, judgments, bundle.keyphrases, fields)
-    scorer = CrossEncoderScorer.load(cross_encoder.path)
-    rows["cross_encoder"] = evaluate_ranker(scorer, bundle.items, judgments,
-                                            bundle.keyphrases if cross_encoder_item_side else None,
-                                            fields)
+    if with_cross_encoder:
+        scorer = CrossEncoderScorer.load(cross_encoder.path)
+        rows["cross_encoder"] = evaluate_ranker(
+            scorer, bundle.items, judgments,
+            bundle.keyphrases if cross_encoder_item_side else None, fields)
     for key, row in rows.items():
         for metric, value in row.items():
             if isinstance(value, float) and not math.isnan(value):
