@@ -6,7 +6,11 @@ One row per judged pair::
      "prompt_version", "status": "ok"|"unreadable", "probs": {"E","S","C","I"},
      "p_relevant", "grade", "dimensions": {...} | null}
 
-Unreadable rows keep ``probs``/``p_relevant``/``grade`` as null.
+Unreadable rows keep ``probs``/``p_relevant``/``grade`` as null. ``dimensions`` is the judge's
+per-dimension answers, ``{name: {"yes": p, "no": q, "na": r} | null}`` over every name of
+``components.judge.dimensions.DIMENSIONS`` (null: that answer was unreadable), or null when
+dimension judging was off or no dimension's answer was readable
+(``components.judge.dimensions``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from components.contracts import read_jsonl, write_jsonl_atomic
+from components.judge.dimensions import DimensionsError, validate_dimensions
 from components.judge.rubric import GRADES
 
 # "judged": a pair of the human-judged set, labelled by the judge without its human grade
@@ -54,6 +59,10 @@ class TeacherLabel:
                 raise LabelError(f"probs must sum to 1, got {sum(self.probs.values())}")
             if self.grade not in GRADES or self.p_relevant is None:
                 raise LabelError("an ok label needs a grade and p_relevant")
+        try:
+            validate_dimensions(self.dimensions)
+        except DimensionsError as exc:
+            raise LabelError(f"{self.item_id!r} / {self.keyphrase!r}: {exc}") from None
 
     def to_dict(self) -> dict:
         return asdict(self)

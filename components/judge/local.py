@@ -17,6 +17,12 @@ newline, where the tokenizers' pre-tokenizers always cut, so ``prefix + item + p
 ids equal the whole prompt's (tests/judge/test_item_prefix.py checks it on Qwen's and
 SmolLM2's tokenizers).
 
+Dimension judging (``judge_dimensions``, components/judge/dimensions.py): each pair is asked
+one question per dimension, each prompt ``prefix + product block + query and question``; the
+product blocks run once per distinct item on the rubric prefix's cache (the same item
+sharing), so an item's questions cost its product block once plus each question's own
+tokens.
+
 ``counters`` tallies what ran through the model (tokens with and without padding, attended
 keys, logit rows), for ``components.judge.throughput.measure_throughput``.
 """
@@ -32,6 +38,15 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Dynami
 from components.data.esci import Item
 from components.device import compute_dtype, pick_device
 from components.judge.backend import JudgeRequest
+from components.judge.dimensions import (
+    DEFAULT_DIMENSION_PROMPTS,
+    DIMENSIONS,
+    DimensionAnswer,
+    DimensionJudgment,
+    DimensionPrompts,
+    answer_token_ids,
+    answers_from_logits,
+)
 from components.judge.reading import SoftLabel, grade_token_ids, soft_labels_from_logits
 from components.judge.rubric import (
     DEFAULT_RUBRIC,
@@ -106,6 +121,7 @@ class LocalJudge:
         self.use_rubric(rubric, limits or RenderLimits())
         self._counts: dict[str, int] = {}
         self._decoded: dict[int, str] = {}  # top token id -> its text (the raw answer)
+        self._answer_ids: dict[str, dict[str, list[int]]] = {}  # dimension version -> ids
         self._device_counts = torch.zeros(2, dtype=torch.long, device=self.device)
         self.reset_counters()
 
@@ -273,12 +289,17 @@ class LocalJudge:
     def _batches_shared_items(self, requests: Sequence[JudgeRequest]
                               ) -> Iterator[tuple[list[int], torch.Tensor]]:
         """(request indices, their logits) batch by batch, each item part run once."""
+        return self._shared_item_batches([self.split_suffix_text(r) for r in requests])
+
+    def _shared_item_batches(self, parts: Sequence[tuple[str, str]]
+                             ) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """(row indices, their logits) batch by batch for prompts ``prefix + item + pair``
+        given as (item part, pair part) rows: each distinct item part runs once."""
         item_index: dict[str, int] = {}
         item_texts: list[str] = []
         pair_item: list[int] = []
         pair_texts: list[str] = []
-        for request in requests:
-            item_text, pair_text = self.split_suffix_text(request)
+        for item_text, pair_text in parts:
             k = item_index.get(item_text)
             if k is None:
                 k = item_index[item_text] = len(item_texts)
@@ -320,11 +341,60 @@ class LocalJudge:
 
     def _batches(self, requests: Sequence[JudgeRequest]
                  ) -> Iterator[tuple[list[int], torch.Tensor]]:
-        suffixes = self._encode_many([self.suffix_text(r) for r in requests])
-        order = sorted(range(len(requests)), key=lambda i: len(suffixes[i]))  # less padding
+        return self._plain_batches([self.suffix_text(r) for r in requests])
+
+    def _plain_batches(self, suffix_texts: Sequence[str]
+                       ) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """(row indices, their logits) for prompts ``prefix + suffix``, batch by batch."""
+        suffixes = self._encode_many(list(suffix_texts))
+        order = sorted(range(len(suffixes)), key=lambda i: len(suffixes[i]))  # less padding
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
             yield batch, self.last_logits([suffixes[i] for i in batch])
+
+    # -- dimensions (components.judge.dimensions) -----------------------------------------
+    def dimension_parts(self, request: JudgeRequest, prompts: DimensionPrompts
+                        ) -> list[tuple[str, str]]:
+        """(item part, pair part) of each dimension question's suffix, in DIMENSIONS order:
+        the prompt is ``prefix_text + item part + pair part``."""
+        item = prompts.item_part(request.item, self.limits)
+        return [(item, prompts.pair_part(request.keyphrase, d, self.limits)
+                 + self.suffix_template) for d in DIMENSIONS]
+
+    def dimension_prompt_text(self, request: JudgeRequest, dimension: str,
+                              prompts: DimensionPrompts = DEFAULT_DIMENSION_PROMPTS) -> str:
+        item, pair = self.dimension_parts(request, prompts)[DIMENSIONS.index(dimension)]
+        return self.prefix_text + item + pair
+
+    def _dimension_ids(self, prompts: DimensionPrompts) -> dict[str, list[int]]:
+        ids = self._answer_ids.get(prompts.version)
+        if ids is None:
+            ids = self._answer_ids[prompts.version] = answer_token_ids(self._encode,
+                                                                       prompts.words)
+        return ids
+
+    def judge_dimensions(self, requests: Sequence[JudgeRequest],
+                         prompts: DimensionPrompts = DEFAULT_DIMENSION_PROMPTS
+                         ) -> list[DimensionJudgment]:
+        """Every dimension's answer for each request, in order: one forward pass (one
+        next-token distribution) per question. With ``prefix_cache`` (the default) each
+        distinct item's product block runs once on top of the shared prefix's cache and
+        each question pays only for its query line and question; without it every question
+        runs as a whole prompt (the reference)."""
+        token_ids = self._dimension_ids(prompts)
+        parts = [part for r in requests for part in self.dimension_parts(r, prompts)]
+        batches = (self._shared_item_batches(parts) if self.prefix_cache
+                   else self._plain_batches([item + pair for item, pair in parts]))
+        answers: list[DimensionAnswer | None] = [None] * len(parts)
+        for batch, logits in batches:
+            read = answers_from_logits(logits, token_ids, self.min_grade_mass,
+                                       self._decode_one)
+            for i, answer in zip(batch, read, strict=True):
+                answers[i] = answer
+        n = len(DIMENSIONS)
+        return [DimensionJudgment(dict(zip(DIMENSIONS, answers[k * n:(k + 1) * n],
+                                           strict=True)))
+                for k in range(len(requests))]
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[SoftLabel]:
         batches = (self._batches_shared_items(requests) if self.item_prefix
