@@ -5,7 +5,9 @@ Wiring only; each step's work lives in ``components/<stage>/`` and its contract 
 stage's ``component.py``. The keyphrase universe holds the ESCI and WANDS queries and
 ``mined_keyphrases`` phrases mined from the catalogue. Defaults are the small local budgets
 of ``make demo``; a cluster run
-passes ``training_config=components/training/full.yaml`` and a larger ``judge_budget``.
+passes ``training_config=components/training/full.yaml`` and a larger ``judge_budget``;
+``judge_dimensions=True`` has the judge also answer the per-dimension questions
+(components/judge/dimensions.py; off in the demo: 8 more forward passes per pair).
 Resource requests (GPUs, retries, the judge endpoint's secret) apply on a cluster and are
 ignored by kfp.local.
 """
@@ -43,6 +45,7 @@ def kpdistill_pipeline(
     candidate_retrieval_items: int = 0,
     judge_model: str = "",
     judge_endpoint_url: str = "",
+    judge_dimensions: bool = False,
     training_config: str = "",
     student_seed: int = 0,
     model_version: str = "student",
@@ -61,7 +64,8 @@ def kpdistill_pipeline(
     candidates = generate_candidates(data=bundle, clicks=click_log, budget=judge_budget,
                                      retrieval_max_items=candidate_retrieval_items)
     judge = judge_pairs(data=bundle, candidates=candidates.outputs["candidates"],
-                        model=judge_model, endpoint_url=judge_endpoint_url)
+                        model=judge_model, endpoint_url=judge_endpoint_url,
+                        dimensions=judge_dimensions)
     configure_judge_task(judge).set_display_name("LLM judge")
     labels = judge.outputs["labels"]
 

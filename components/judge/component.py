@@ -54,11 +54,15 @@ def judge_pairs(data: Input[Dataset], candidates: Input[Dataset], labels: Output
                 metrics: Output[Metrics], model: str = "", backend: str = "",
                 endpoint_url: str = "", endpoint_model: str = "", batch_size: int = 0,
                 device: str = "auto", max_pairs: int = 0, store_path: str = "",
-                config_path: str = ""):
+                config_path: str = "", dimensions: bool = False, dimension_version: str = ""):
     """Teacher labels for the candidates (components/judge/judge.yaml; empty = default).
 
     ``endpoint_url`` set (and ``backend`` empty) judges through that OpenAI-compatible
     endpoint; otherwise the local model ``model`` runs in the task.
+
+    ``dimensions`` (or ``dimensions: true`` in the config) also asks the per-dimension
+    questions (components/judge/dimensions.py; ``dimension_version`` overrides the config's)
+    and the labels carry their answers; off, every label's ``dimensions`` is null.
 
     Judgments go to a resumable SQLite store (``store_path``, default under
     KPDISTILL_CACHE_DIR — mount a volume there on a cluster so a retried task resumes).
@@ -77,7 +81,9 @@ def judge_pairs(data: Input[Dataset], candidates: Input[Dataset], labels: Output
 
     backend = backend or ("openai" if endpoint_url else "")  # an endpoint implies HTTP
     config = load_config(config_path or None, model=model or None, backend=backend or None,
-                         batch_size=batch_size or None, device=device or None)
+                         batch_size=batch_size or None, device=device or None,
+                         dimensions=True if dimensions else None,
+                         dimension_version=dimension_version or None)
     if endpoint_url or endpoint_model:
         config = dataclasses.replace(config, endpoint=dataclasses.replace(
             config.endpoint, base_url=endpoint_url or config.endpoint.base_url,
@@ -88,12 +94,16 @@ def judge_pairs(data: Input[Dataset], candidates: Input[Dataset], labels: Output
     store = Path(store_path) if store_path else cache_dir() / "judge" / "judgments.sqlite"
     items = DataBundle.load(data.path).items
     with JudgmentStore(store) as db:
-        stats = judge_candidates(pairs, items, make_backend(config), db, config.chunk_size)
-        rows = teacher_labels(pairs, db, config.judge_model, config.prompt_version)
+        stats = judge_candidates(pairs, items, make_backend(config), db, config.chunk_size,
+                                 dimension_prompts=config.dimension_prompts())
+        rows = teacher_labels(pairs, db, config.judge_model, config.prompt_version,
+                              config.dimension_version if config.dimensions else None)
     Path(labels.path).mkdir(parents=True, exist_ok=True)
     save_teacher_labels(Path(labels.path) / LABELS_FILE, rows)
     ok = [r for r in rows if r.status == "ok"]
-    labels.metadata.update({"judge_model": config.judge_model, "labels": len(rows)})
+    labels.metadata.update({"judge_model": config.judge_model, "labels": len(rows),
+                            "dimension_version": (config.dimension_version
+                                                  if config.dimensions else "")})
     metrics.log_metric("pairs", len(rows))
     metrics.log_metric("unreadable", len(rows) - len(ok))
     metrics.log_metric("judged_now", stats.judged)
@@ -101,6 +111,10 @@ def judge_pairs(data: Input[Dataset], candidates: Input[Dataset], labels: Output
     metrics.log_metric("pairs_per_s", round(stats.pairs_per_s, 3))
     if ok:
         metrics.log_metric("mean_p_relevant", sum(r.p_relevant for r in ok) / len(ok))
+    if config.dimensions:
+        metrics.log_metric("dimensions_labels", sum(r.dimensions is not None for r in rows))
+        metrics.log_metric("dimensions_judged_now", stats.dimensions_judged)
+        metrics.log_metric("dimensions_unreadable_answers", stats.dimensions_unreadable)
 
 
 def configure_judge_task(task: "dsl.PipelineTask", gpus: int = 1,

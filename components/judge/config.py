@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic.dataclasses import dataclass
 
 from components.config import STEP_CONFIG, load_yaml
+from components.judge.dimensions import DEFAULT_DIMENSION_PROMPTS, dimension_prompts_by_version
 from components.judge.rubric import RenderLimits, rubric_by_version, rubric_for
 
 DEFAULT_CONFIG = Path(__file__).with_name("judge.yaml")
@@ -44,6 +45,10 @@ class JudgeConfig:
     item_prefix: bool = False                   # share each item's KV cache between its pairs
                                                 # (GPU throughput; product_first rubrics)
     lora_adapter: str | None = None             # a judge LoRA (components.judge.lora) to load
+    dimensions: bool = False                    # also answer the dimension questions
+                                                # (components/judge/dimensions.py; local only)
+    dimension_version: str = DEFAULT_DIMENSION_PROMPTS.version  # which questions (a key of
+                                                # dimensions.DIMENSION_PROMPTS)
     min_grade_mass: float = 0.05                # below: the answer is unreadable
     chunk_size: int = 32                        # pairs committed to the store together
     threads: int | None = None                  # torch CPU threads (None: torch's default)
@@ -58,6 +63,10 @@ class JudgeConfig:
         rubric = self.rubric()  # raises ValueError on an unknown one
         if self.item_prefix and rubric.layout != "product_first":
             raise ValueError(f"item_prefix needs a product_first rubric, not {rubric.version}")
+        dimension_prompts_by_version(self.dimension_version)  # ValueError on an unknown one
+        if self.dimensions and self.backend != "local":
+            raise ValueError("dimension judging reads next-token distributions of the local "
+                             f"judge; backend {self.backend!r} cannot (set dimensions: false)")
         if not 0.0 <= self.min_grade_mass < 1.0:
             raise ValueError(f"min_grade_mass must be in [0, 1), got {self.min_grade_mass}")
 
@@ -65,6 +74,10 @@ class JudgeConfig:
         if self.rubric_version:
             return rubric_by_version(self.rubric_version)
         return rubric_for(self.answer_mode, self.layout)
+
+    def dimension_prompts(self):
+        """The dimension questions to ask, or None when dimension judging is off."""
+        return dimension_prompts_by_version(self.dimension_version) if self.dimensions else None
 
     @property
     def prompt_version(self) -> str:

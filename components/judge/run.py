@@ -5,7 +5,9 @@
 
 Pairs already in the store (same judge model and prompt version) are skipped, so a killed
 run picks up where it stopped. Unreadable answers are stored with their raw text and
-counted; they never stop the run.
+counted; they never stop the run. With ``dimensions: true`` in the config the judge also
+answers the dimension questions (components/judge/dimensions.py) of every pair, stored and
+resumed apart (keyed by the dimension prompts' version), and the labels carry them.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from tqdm import tqdm
 
 from components.data.esci import Item
 from components.judge.backend import JudgeBackend, JudgeRequest
+from components.judge.dimensions import DimensionPrompts
 from components.judge.labels import TeacherLabel, save_teacher_labels
 from components.judge.pairs import CandidatePair, load_candidates
 from components.judge.rubric import PROMPT_VERSION
-from components.judge.store import JudgmentStore, StoredJudgment
+from components.judge.store import JudgmentStore, StoredDimensions, StoredJudgment
 
 
 def make_backend(config) -> JudgeBackend:
@@ -42,6 +45,10 @@ class RunStats:
     judged: int
     unreadable: int
     seconds: float
+    dimensions_judged: int = 0      # pairs whose dimension questions ran now
+    dimensions_skipped: int = 0     # pairs whose dimension answers were already stored
+    dimensions_unreadable: int = 0  # unreadable dimension answers (of 8 per pair) now
+    dimensions_seconds: float = 0.0
 
     @property
     def pairs_per_s(self) -> float:
@@ -61,11 +68,17 @@ def unique_pairs(pairs: Sequence[CandidatePair]) -> list[CandidatePair]:
 
 def judge_candidates(pairs: Sequence[CandidatePair], items: dict[str, Item],
                      backend: JudgeBackend, store: JudgmentStore, chunk_size: int = 32,
-                     prompt_version: str | None = None, progress: bool = True) -> RunStats:
+                     prompt_version: str | None = None, progress: bool = True,
+                     dimension_prompts: DimensionPrompts | None = None) -> RunStats:
     """Judge every pair not yet in ``store``, committing one chunk at a time.
 
-    ``prompt_version`` defaults to the backend's (its rubric's), else ``PROMPT_VERSION``."""
+    ``prompt_version`` defaults to the backend's (its rubric's), else ``PROMPT_VERSION``.
+    With ``dimension_prompts`` the backend also answers those dimension questions for every
+    pair whose answers of that version are not stored yet (``backend.judge_dimensions``)."""
     prompt_version = prompt_version or getattr(backend, "prompt_version", PROMPT_VERSION)
+    if dimension_prompts is not None and not hasattr(backend, "judge_dimensions"):
+        raise ValueError(f"dimension judging needs a backend with judge_dimensions (the local "
+                         f"judge); {type(backend).__name__} has none")
     pairs = unique_pairs(pairs)
     missing = sorted({p.item_id for p in pairs} - items.keys())
     if missing:
@@ -85,14 +98,47 @@ def judge_candidates(pairs: Sequence[CandidatePair], items: dict[str, Item],
         bar.update(len(chunk))
         bar.set_postfix(unreadable=unreadable)
     bar.close()
-    return RunStats(len(pairs), len(pairs) - len(todo), len(todo), unreadable,
-                    time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    dims = {}
+    if dimension_prompts is not None:
+        dims = judge_dimension_pairs(pairs, items, backend, store, dimension_prompts,
+                                     chunk_size, progress)
+    return RunStats(len(pairs), len(pairs) - len(todo), len(todo), unreadable, seconds, **dims)
+
+
+def judge_dimension_pairs(pairs: Sequence[CandidatePair], items: dict[str, Item], backend,
+                          store: JudgmentStore, prompts: DimensionPrompts,
+                          chunk_size: int = 32, progress: bool = True) -> dict:
+    """The dimension answers of every pair not yet in ``store`` under ``prompts.version``,
+    one committed chunk at a time (resumable). Returns RunStats' dimension fields."""
+    done = store.done_dimension_pairs(backend.model_name, prompts.version)
+    todo = [p for p in pairs if p.key not in done]
+    start, unreadable = time.perf_counter(), 0
+    bar = tqdm(total=len(todo), unit="pair", desc=f"dimensions {prompts.version}",
+               disable=not progress)
+    for offset in range(0, len(todo), chunk_size):
+        chunk = todo[offset:offset + chunk_size]
+        answers = backend.judge_dimensions(
+            [JudgeRequest(items[p.item_id], p.keyphrase) for p in chunk], prompts)
+        rows = [StoredDimensions.of(backend.model_name, prompts.version, p.item_id,
+                                    p.keyphrase, a) for p, a in zip(chunk, answers, strict=True)]
+        store.put_dimensions(rows)
+        unreadable += sum(r.unreadable for r in rows)
+        bar.update(len(chunk))
+        bar.set_postfix(unreadable=unreadable)
+    bar.close()
+    return {"dimensions_judged": len(todo), "dimensions_skipped": len(pairs) - len(todo),
+            "dimensions_unreadable": unreadable,
+            "dimensions_seconds": time.perf_counter() - start}
 
 
 def teacher_labels(pairs: Sequence[CandidatePair], store: JudgmentStore, judge_model: str,
-                   prompt_version: str = PROMPT_VERSION) -> list[TeacherLabel]:
-    """The stored judgments of ``pairs`` (in their order, with their source)."""
-    stored = {(j.item_id, j.keyphrase): j for j in store.judgments(judge_model, prompt_version)}
+                   prompt_version: str = PROMPT_VERSION,
+                   dimension_version: str | None = None) -> list[TeacherLabel]:
+    """The stored judgments of ``pairs`` (in their order, with their source); with
+    ``dimension_version``, each with its stored dimension answers of that version."""
+    stored = {(j.item_id, j.keyphrase): j
+              for j in store.judgments(judge_model, prompt_version, dimension_version)}
     return [stored[p.key].teacher_label(p.source) for p in unique_pairs(pairs)
             if p.key in stored]
 
@@ -120,13 +166,19 @@ def main(argv: list[str] | None = None) -> None:
     pairs = pairs[: args.limit]
     backend = make_backend(config)
     with JudgmentStore(args.store) as store:
-        stats = judge_candidates(pairs, load_items(), backend, store, config.chunk_size)
+        stats = judge_candidates(pairs, load_items(), backend, store, config.chunk_size,
+                                 dimension_prompts=config.dimension_prompts())
         labels = teacher_labels(pairs, store, backend.model_name,
-                                getattr(backend, "prompt_version", PROMPT_VERSION))
+                                getattr(backend, "prompt_version", PROMPT_VERSION),
+                                config.dimension_version if config.dimensions else None)
     save_teacher_labels(args.out, labels)
     print(f"judged {stats.judged} (skipped {stats.skipped} already stored, "
           f"{stats.unreadable} unreadable) in {stats.seconds:.1f}s; "
           f"{len(labels)} labels -> {args.out}")
+    if config.dimensions:
+        print(f"dimensions {config.dimension_version}: judged {stats.dimensions_judged} pairs "
+              f"(skipped {stats.dimensions_skipped}, {stats.dimensions_unreadable} unreadable "
+              f"answers) in {stats.dimensions_seconds:.1f}s")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,13 @@ Keyed by (judge_model, prompt_version, item_id, keyphrase): a pair judged once i
 judged again by the same model and prompt. Rows are written in transactions of one chunk;
 a process killed at any point leaves every committed chunk intact (WAL) and no partial one,
 and ``INSERT OR IGNORE`` on the key means a re-run cannot duplicate a row.
+
+Dimension judgments (components/judge/dimensions.py) live in their own table, keyed the same
+way with the dimension prompts' version in the prompt version's place: (judge_model,
+dimension_version, item_id, keyphrase). They are resumable on their own (a pair graded
+earlier gets only its dimensions judged) and a new grade rubric does not re-ask them.
+``judgments(..., dimension_version=...)`` joins them onto the grades. (The ``dimensions``
+column of ``judgments`` predates that table: it is left null and not read.)
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.judge.dimensions import DimensionJudgment, validate_dimensions
 from components.judge.labels import TeacherLabel
 from components.judge.reading import SoftLabel
 
@@ -34,6 +42,47 @@ CREATE TABLE IF NOT EXISTS judgments (
     PRIMARY KEY (judge_model, prompt_version, item_id, keyphrase)
 )
 """
+
+DIMENSION_SCHEMA = """
+CREATE TABLE IF NOT EXISTS dimension_judgments (
+    judge_model       TEXT NOT NULL,
+    dimension_version TEXT NOT NULL,
+    item_id           TEXT NOT NULL,
+    keyphrase         TEXT NOT NULL,
+    dimensions        TEXT,
+    raw               TEXT NOT NULL,
+    mass              TEXT NOT NULL,
+    created_at        TEXT NOT NULL DEFAULT (datetime('now')),
+    PRIMARY KEY (judge_model, dimension_version, item_id, keyphrase)
+)
+"""
+
+
+@dataclass(frozen=True)
+class StoredDimensions:
+    """One pair's dimension answers: the contract value (``dimensions``, None when none was
+    readable), and each dimension's raw top token and answer-word mass (kept for the
+    unreadable ones too)."""
+
+    judge_model: str
+    dimension_version: str
+    item_id: str
+    keyphrase: str
+    dimensions: dict | None
+    raw: dict[str, str]
+    mass: dict[str, float | None]
+
+    @classmethod
+    def of(cls, judge_model: str, dimension_version: str, item_id: str, keyphrase: str,
+           judgment: DimensionJudgment) -> StoredDimensions:
+        return cls(judge_model, dimension_version, item_id, keyphrase, judgment.dimensions,
+                   {d: a.raw for d, a in judgment.answers.items()},
+                   {d: a.mass for d, a in judgment.answers.items()})
+
+    @property
+    def unreadable(self) -> int:
+        return len(self.raw) if self.dimensions is None else sum(
+            v is None for v in self.dimensions.values())
 
 
 @dataclass(frozen=True)
@@ -65,6 +114,7 @@ class JudgmentStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across kills
         self._db.execute(SCHEMA)
+        self._db.execute(DIMENSION_SCHEMA)
         self._db.commit()
 
     def close(self) -> None:
@@ -83,28 +133,78 @@ class JudgmentStore:
         return {(r[0], r[1]) for r in rows}
 
     def put_many(self, judgments: Iterable[StoredJudgment]) -> int:
-        """Insert in one transaction; pairs already stored are left as they are."""
-        rows = [(j.judge_model, j.prompt_version, j.item_id, j.keyphrase, j.query_id, j.source,
-                 j.label.status, json.dumps(j.label.probs) if j.label.probs else None,
-                 j.label.raw, j.label.grade_mass,
-                 json.dumps(j.dimensions) if j.dimensions is not None else None)
-                for j in judgments]
+        """Insert in one transaction; pairs already stored are left as they are. Grades only:
+        dimension answers go through ``put_dimensions``."""
+        rows = []
+        for j in judgments:
+            if j.dimensions is not None:
+                raise ValueError(f"{j.item_id!r} / {j.keyphrase!r}: put_many stores grades; "
+                                 "store dimension answers with put_dimensions")
+            rows.append((j.judge_model, j.prompt_version, j.item_id, j.keyphrase, j.query_id,
+                         j.source, j.label.status,
+                         json.dumps(j.label.probs) if j.label.probs else None,
+                         j.label.raw, j.label.grade_mass))
         with self._db:
             cur = self._db.executemany(
                 "INSERT OR IGNORE INTO judgments (judge_model, prompt_version, item_id, "
-                "keyphrase, query_id, source, status, probs, raw, grade_mass, dimensions) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+                "keyphrase, query_id, source, status, probs, raw, grade_mass) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
         return cur.rowcount
 
-    def judgments(self, judge_model: str, prompt_version: str) -> Iterator[StoredJudgment]:
+    def judgments(self, judge_model: str, prompt_version: str,
+                  dimension_version: str | None = None) -> Iterator[StoredJudgment]:
+        """The stored grades; with ``dimension_version``, each carries the pair's stored
+        dimension answers of that version (None where there are none)."""
+        dims = (self.dimension_map(judge_model, dimension_version) if dimension_version
+                else {})
         rows = self._db.execute(
-            "SELECT item_id, keyphrase, query_id, source, status, probs, raw, grade_mass, "
-            "dimensions FROM judgments WHERE judge_model=? AND prompt_version=? "
+            "SELECT item_id, keyphrase, query_id, source, status, probs, raw, grade_mass "
+            "FROM judgments WHERE judge_model=? AND prompt_version=? "
             "ORDER BY rowid", (judge_model, prompt_version))
-        for item_id, kp, qid, source, status, probs, raw, mass, dims in rows:
+        for item_id, kp, qid, source, status, probs, raw, mass in rows:
             label = SoftLabel(status, json.loads(probs) if probs else None, raw, mass)
+            stored = dims.get((item_id, kp))
             yield StoredJudgment(judge_model, prompt_version, item_id, kp, qid, source, label,
-                                 json.loads(dims) if dims else None)
+                                 stored.dimensions if stored else None)
+
+    # -- dimensions -------------------------------------------------------------------------
+    def done_dimension_pairs(self, judge_model: str, dimension_version: str
+                             ) -> set[tuple[str, str]]:
+        rows = self._db.execute(
+            "SELECT item_id, keyphrase FROM dimension_judgments WHERE judge_model=? AND "
+            "dimension_version=?", (judge_model, dimension_version))
+        return {(r[0], r[1]) for r in rows}
+
+    def put_dimensions(self, rows: Iterable[StoredDimensions]) -> int:
+        """Insert in one transaction; pairs already stored are left as they are. A value
+        that breaks the dimensions contract raises before anything is written."""
+        values = []
+        for r in rows:
+            validate_dimensions(r.dimensions)
+            values.append((r.judge_model, r.dimension_version, r.item_id, r.keyphrase,
+                           json.dumps(r.dimensions) if r.dimensions is not None else None,
+                           json.dumps(r.raw), json.dumps(r.mass)))
+        with self._db:
+            cur = self._db.executemany(
+                "INSERT OR IGNORE INTO dimension_judgments (judge_model, dimension_version, "
+                "item_id, keyphrase, dimensions, raw, mass) VALUES (?,?,?,?,?,?,?)", values)
+        return cur.rowcount
+
+    def dimension_judgments(self, judge_model: str, dimension_version: str
+                            ) -> Iterator[StoredDimensions]:
+        rows = self._db.execute(
+            "SELECT item_id, keyphrase, dimensions, raw, mass FROM dimension_judgments "
+            "WHERE judge_model=? AND dimension_version=? ORDER BY rowid",
+            (judge_model, dimension_version))
+        for item_id, kp, dims, raw, mass in rows:
+            yield StoredDimensions(judge_model, dimension_version, item_id, kp,
+                                   json.loads(dims) if dims else None, json.loads(raw),
+                                   json.loads(mass))
+
+    def dimension_map(self, judge_model: str, dimension_version: str
+                      ) -> dict[tuple[str, str], StoredDimensions]:
+        return {(d.item_id, d.keyphrase): d
+                for d in self.dimension_judgments(judge_model, dimension_version)}
 
     def count(self, judge_model: str | None = None, status: str | None = None) -> int:
         sql, args = "SELECT COUNT(*) FROM judgments WHERE 1=1", []
