@@ -122,6 +122,9 @@ def main(argv=None) -> int:
                         help="only the first N ESCI queries (0: all 150; tests use fewer)")
     parser.add_argument("--report-items", type=int, default=60,
                         help="test-split items whose top 8 the report rates")
+    parser.add_argument("--judge-dimensions", action="store_true",
+                        help="the judge also answers the per-dimension questions (8 more "
+                             "forward passes per pair; off in the demo)")
     parser.add_argument("--no-serve", action="store_true", help="stop after the pipeline")
     parser.add_argument("-v", "--verbose", action="store_true", default=verbose_from_env(),
                         help="stream every step's full output (also VERBOSE=1)")
@@ -145,7 +148,8 @@ def main(argv=None) -> int:
                                candidate_retrieval_items=args.candidate_items,
                                mined_keyphrases=args.mined_keyphrases,
                                max_queries=args.max_queries,
-                               report_items=args.report_items)
+                               report_items=args.report_items,
+                               judge_dimensions=args.judge_dimensions)
     except RuntimeError as exc:
         print(f"\nPipeline failed: {exc}", file=sys.stderr)
         return 1

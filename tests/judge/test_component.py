@@ -49,3 +49,18 @@ def test_compiled_yaml_has_gpu_retries_secret_ref_and_no_secret_value(tmp_path, 
     secret = next(iter(k8s.values()))["secretAsEnv"][0]
     assert secret["secretName"] == API_KEY_SECRET
     assert secret["keyToEnv"][0]["envVar"] == API_KEY_ENV
+
+
+def test_the_compiled_pipeline_carries_dimension_judging_off_by_default(tmp_path):
+    from pipelines.kpdistill import kpdistill_pipeline
+
+    path = tmp_path / "kpdistill.yaml"
+    compiler.Compiler().compile(kpdistill_pipeline, str(path))
+    spec = next(yaml.safe_load_all(path.read_text()))
+    param = spec["root"]["inputDefinitions"]["parameters"]["judge_dimensions"]
+    assert param["defaultValue"] is False and param["parameterType"] == "BOOLEAN"
+    inputs = spec["root"]["dag"]["tasks"]["judge-pairs"]["inputs"]["parameters"]
+    assert inputs["dimensions"]["componentInputParameter"] == "judge_dimensions"
+    component = spec["components"]["comp-judge-pairs"]["inputDefinitions"]["parameters"]
+    assert component["dimensions"]["defaultValue"] is False
+    assert component["dimension_version"]["defaultValue"] == ""
