@@ -19,8 +19,11 @@ single-question grade (the config's rubric) and its answers to the dimension que
 - for each dimension a few real pairs where the judge is surest of "no" and of "yes".
 
 Writes ``judge_dimensions.json`` and ``judge_dimensions.md`` into ``--out`` (default: the
-artifacts folder), each naming the command that made it. Judgments go through the
-resumable store (``--store``).
+artifacts folder), each naming the command that made it; where ``--out`` holds the judge
+benchmark's ``judge.json`` (``--out docs/results``), a summary row joins it and its
+``judge.md``. A run on the CPU is labelled a wiring check, not a measurement: the small
+judge on a few dozen pairs says nothing about the dimensions' quality. Judgments go through
+the resumable store (``--store``).
 """
 
 from __future__ import annotations
@@ -155,7 +158,8 @@ def _f(value, digits: int = 3) -> str:
 
 def markdown(result: dict) -> str:
     q = result["quality"]
-    lines = [f"# Judge dimensions: {result['judge_model']} @ {result['dimension_version']}", "",
+    lines = [f"# Judge dimensions: {result['judge_model']} @ {result['dimension_version']}"
+             + (f" ({result['what']})" if result.get("what") else ""), "",
              f"Command: `{result['command']}`  ", f"Hardware: {result['hardware']}; "
              f"{q['n']} pairs ({q['n_fit']} from train queries, {q['n_eval']} from validation "
              f"and test), {result['seconds']:.0f} s.", "",
@@ -251,8 +255,21 @@ def main(argv: Sequence[str] | None = None) -> int:
               "per_grade": args.per_grade, "seconds": round(seconds, 1),
               "judged_now": {"grades": stats.judged, "dimensions": stats.dimensions_judged},
               "quality": dimension_quality(rows, args.examples)}
+    on_cpu = backend.device.type == "cpu"
+    result["what"] = (f"CPU wiring check ({len(pairs)} pairs): not a measurement" if on_cpu
+                      else f"measurement ({len(pairs)} pairs)")
     out = Path(args.out) if args.out else artifacts_dir() / "judge" / "dimensions"
     out.mkdir(parents=True, exist_ok=True)
+    if (out / "judge.json").is_file():
+        from components.judge.report import merge_results, write_markdown
+        data = json.loads((out / "judge.json").read_text())
+        dims = data.get("dimensions", {})
+        dims[f"{backend.model_name}@{config.dimension_version}"] = {
+            "what": result["what"], "hardware": result["hardware"], "command": command,
+            "combination": result["quality"]["combination"],
+            "type_and_brand_match_by_grade": result["quality"]["type_and_brand_match_by_grade"]}
+        write_markdown(out / "judge.md", merge_results(out / "judge.json", {},
+                                                       {"dimensions": dims}))
     (out / "judge_dimensions.json").write_text(json.dumps(result, indent=1) + "\n")
     (out / "judge_dimensions.md").write_text(markdown(result))
     print(markdown(result))

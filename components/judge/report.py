@@ -81,6 +81,8 @@ def write_markdown(path: Path, data: dict) -> str:
                 lines.append(f"| {name} | {t['hardware']}{note} | {rates} | `{t['command']}` |")
     if data.get("judge_1.5b"):
         lines += ["", *judge_15b_markdown(data["judge_1.5b"])]
+    if data.get("dimensions"):
+        lines += ["", *dimensions_markdown(data["dimensions"])]
     if data.get("default_model"):
         lines += ["", f"Default judge: **{data['default_model']}**. {data.get('default_reason', '')}"]
     text = "\n".join(lines) + "\n"
@@ -131,4 +133,28 @@ def judge_15b_markdown(j: dict) -> list[str]:
                   f"TFLOP/s achieved. P(relevant) differs from the stored labels by "
                   f"{b['mean_abs_diff_vs_stored']:.4f} on average (at most "
                   f"{b['max_abs_diff_vs_stored']:.3f}): bf16 batches composed differently."]
+    return lines
+
+
+def dimensions_markdown(entries: dict) -> list[str]:
+    """The per-dimension judgments' summary rows (components/judge/dimensions_bench.py; the
+    full tables and examples are in judge_dimensions.md)."""
+    lines = ["## Per-dimension judgments (type, brand, size, colour, model, material, audience, "
+             "quantity)", "",
+             "Each pair's dimension questions (components/judge/dimensions.py) against the human "
+             "grades: AUC on validation + test pairs of the single question's P(relevant) and "
+             "of a logistic combination of the dimensions' P(yes), P(no) fitted on train-query "
+             "pairs; the share of E and of I pairs whose type and brand both match. Tables and "
+             "examples: `judge_dimensions.md`.", "",
+             "| judge @ dimensions | what | pairs (fit/eval) | AUC single | AUC dimensions | "
+             "AUC both | type+brand match E / I | hardware | command |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, e in entries.items():
+        c, m = e["combination"], e["type_and_brand_match_by_grade"]
+        lines.append(f"| {name} | {e['what']} | {c['n_fit']}/{c['n_eval']} | "
+                     f"{_f(c.get('auc_single_question'))} | "
+                     f"{_f(c.get('auc_dimensions_logistic'))} | "
+                     f"{_f(c.get('auc_dimensions_plus_single_logistic'))} | "
+                     f"{_f(m['E']['share'], 2)} / {_f(m['I']['share'], 2)} | {e['hardware']} | "
+                     f"`{e['command']}` |")
     return lines

@@ -69,3 +69,18 @@ def test_bad_input_is_refused():
         dimension_quality([])
     with pytest.raises(ValueError, match="human grades"):
         dimension_quality([_row(FIT, "X", YES, YES)])
+
+
+def test_judge_md_shows_the_dimensions_row_with_what_it_is(tmp_path):
+    from components.judge.report import write_markdown
+
+    q = dimension_quality(_rows())
+    entry = {"what": "CPU wiring check (12 pairs): not a measurement", "hardware": "cpu x2",
+             "command": "python -m components.judge.dimensions_bench --per-grade 1",
+             "combination": q["combination"],
+             "type_and_brand_match_by_grade": q["type_and_brand_match_by_grade"]}
+    text = write_markdown(tmp_path / "judge.md", {"prompt_version": "rubric-v6", "models": {},
+                                                  "dimensions": {"m@dims-v1": entry}})
+    row = next(line for line in text.splitlines() if line.startswith("| m@dims-v1"))
+    assert "CPU wiring check" in row and "0.778" in row and "1.00 / 0.00" in row
+    assert "--per-grade 1" in row
