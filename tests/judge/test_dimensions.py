@@ -22,8 +22,12 @@ from components.judge.dimensions import (
     hard_answer,
     validate_dimensions,
 )
-from components.judge.labels import LabelError, TeacherLabel, load_teacher_labels, \
-    save_teacher_labels
+from components.judge.labels import (
+    LabelError,
+    TeacherLabel,
+    load_teacher_labels,
+    save_teacher_labels,
+)
 from components.judge.reading import SoftLabel
 from components.judge.store import JudgmentStore, StoredDimensions, StoredJudgment
 
