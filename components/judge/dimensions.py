@@ -17,7 +17,8 @@ The contract (``TeacherLabel.dimensions``, the labels JSONL, the judgment store)
 
     {name: {"yes": p, "no": q, "na": r} | None  for name in DIMENSIONS}   # p + q + r = 1
 
-An entry is ``None`` when that dimension's answer was unreadable (its three words held less
+The judge writes every name; readers treat a name that is absent like a ``None`` entry. An
+entry is ``None`` when that dimension's answer was unreadable (its three words held less
 than ``min_mass`` of the next-token probability); the whole field is ``None`` when dimension
 judging was off or every dimension's answer was unreadable. ``validate_dimensions`` checks it.
 
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from components.contracts import DIMENSION_ANSWERS, JUDGE_DIMENSIONS
 from components.data.esci import Item
 from components.judge.rubric import (
     DEFAULT_LIMITS,
@@ -45,10 +47,12 @@ from components.judge.rubric import (
     render_product,
 )
 
-DIMENSIONS: tuple[str, ...] = ("type", "brand", "size", "colour", "model", "material",
-                               "audience", "quantity")
-ANSWERS: tuple[str, ...] = ("yes", "no", "na")
+# The names and answers of the contract (components/contracts.py, where the training side
+# reads them too).
+DIMENSIONS: tuple[str, ...] = JUDGE_DIMENSIONS
+ANSWERS: tuple[str, ...] = DIMENSION_ANSWERS
 SUM_TOLERANCE = 1e-3
+_RANGE_SLACK = 1e-9  # rounding: 1.0 - 0.9 - 0.1 is -2.8e-17
 
 
 class DimensionsError(ValueError):
@@ -57,22 +61,22 @@ class DimensionsError(ValueError):
 
 def validate_dimensions(dimensions: object) -> None:
     """Raise DimensionsError unless ``dimensions`` is None or ``{name: {"yes","no","na"} |
-    None}`` over exactly ``DIMENSIONS``, each distribution finite, in [0, 1], summing to 1,
-    and at least one entry readable (all unreadable is written ``None``)."""
+    None}`` whose names are among ``DIMENSIONS``, each distribution finite, in [0, 1] and
+    summing to 1, and at least one entry readable (all unreadable is written ``None``).
+
+    The judge writes every name of ``DIMENSIONS``; a name left out reads like a None entry
+    (no answer), so hand-made labels may carry only the dimensions they need."""
     if dimensions is None:
         return
     if not isinstance(dimensions, Mapping):
         raise DimensionsError(f"dimensions must be a dict or None, got "
                               f"{type(dimensions).__name__}")
-    missing = [d for d in DIMENSIONS if d not in dimensions]
     unknown = sorted(str(d) for d in dimensions if d not in DIMENSIONS)
-    if missing or unknown:
-        raise DimensionsError(f"dimensions must name exactly {DIMENSIONS}; missing {missing}, "
-                              f"unknown {unknown}")
-    if all(dimensions[d] is None for d in DIMENSIONS):
-        raise DimensionsError("every dimension is unreadable: write dimensions as None")
-    for name in DIMENSIONS:
-        probs = dimensions[name]
+    if unknown:
+        raise DimensionsError(f"unknown dimensions {unknown}; the names are {DIMENSIONS}")
+    if all(v is None for v in dimensions.values()):
+        raise DimensionsError("no dimension has an answer: write dimensions as None")
+    for name, probs in dimensions.items():
         if probs is None:
             continue
         if not isinstance(probs, Mapping) or set(probs) != set(ANSWERS):
@@ -80,7 +84,7 @@ def validate_dimensions(dimensions: object) -> None:
                                   f"got {probs!r}")
         values = [probs[a] for a in ANSWERS]
         if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-                   and 0.0 <= v <= 1.0 for v in values):
+                   and -_RANGE_SLACK <= v <= 1.0 + _RANGE_SLACK for v in values):
             raise DimensionsError(f"dimension {name!r}: probabilities must be numbers in "
                                   f"[0, 1], got {dict(probs)}")
         if abs(sum(values) - 1.0) > SUM_TOLERANCE:

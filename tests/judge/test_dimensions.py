@@ -99,14 +99,14 @@ def _dims(**overrides):
 
 
 @pytest.mark.parametrize("bad,message", [
-    ({d: {"yes": 1.0, "no": 0.0, "na": 0.0} for d in DIMENSIONS[:-1]}, "missing"),
-    (_dims(price={"yes": 1.0, "no": 0.0, "na": 0.0}), "unknown"),
+    (_dims(price={"yes": 1.0, "no": 0.0, "na": 0.0}), "unknown dimensions"),
     (_dims(size={"yes": 0.6, "no": 0.6, "na": 0.1}), "must be 1"),
     (_dims(size={"yes": 1.2, "no": -0.2, "na": 0.0}), r"\[0, 1\]"),
     (_dims(size={"yes": float("nan"), "no": 0.5, "na": 0.5}), r"\[0, 1\]"),
     (_dims(size={"yes": 0.5, "no": 0.5}), "dict over"),
     (_dims(size=0.5), "dict over"),
     (dict.fromkeys(DIMENSIONS), "write dimensions as None"),
+    ({}, "write dimensions as None"),
     ([0.5, 0.5], "dict or None"),
 ])
 def test_malformed_dimensions_are_refused_with_a_clear_error(bad, message):
@@ -114,6 +114,11 @@ def test_malformed_dimensions_are_refused_with_a_clear_error(bad, message):
         validate_dimensions(bad)
     with pytest.raises(LabelError, match=message):
         _label(dimensions=bad)
+
+
+def test_a_label_may_carry_only_some_dimensions():
+    validate_dimensions({"type": {"yes": 0.9, "no": 1.0 - 0.9 - 0.1, "na": 0.1}})
+    assert _label({"brand": {"yes": 0.1, "no": 0.1, "na": 0.8}}).dimensions["brand"]["na"] == 0.8
 
 
 def test_an_unreadable_dimension_is_none_and_all_unreadable_is_none():
