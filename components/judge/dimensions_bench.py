@@ -162,7 +162,9 @@ def markdown(result: dict) -> str:
              + (f" ({result['what']})" if result.get("what") else ""), "",
              f"Command: `{result['command']}`  ", f"Hardware: {result['hardware']}; "
              f"{q['n']} pairs ({q['n_fit']} from train queries, {q['n_eval']} from validation "
-             f"and test), {result['seconds']:.0f} s.", "",
+             f"and test); {result['seconds']:.0f} s for the {result['judged_now']['grades']} "
+             f"grades and {result['judged_now']['dimensions']} pairs' dimensions judged in this "
+             "run (the rest came from the store).", "",
              "| dimension | AUC 1-P(no) | P(yes) E | P(yes) I | P(no) E | P(no) I | "
              "P(na) E | share yes/no/na | unreadable |", "|---|---|---|---|---|---|---|---|---|"]
     for d, e in q["per_dimension"].items():

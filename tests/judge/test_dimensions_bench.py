@@ -60,7 +60,7 @@ def test_unreadable_dimensions_are_counted_and_left_out():
     assert q["combination"]["n_fit"] == 5
     text = markdown({"quality": q, "judge_model": "m", "dimension_version": "dims-v1",
                      "command": "python -m components.judge.dimensions_bench", "hardware": "cpu",
-                     "seconds": 1.0})
+                     "seconds": 1.0, "judged_now": {"grades": 12, "dimensions": 12}})
     assert "| type |" in text and "surest" in text
 
 
