@@ -81,6 +81,11 @@ def load_splits(work: Path) -> dict[str, QuerySplit]:
             for name, d in read_json(work / "prepare" / "splits.json").items()}
 
 
+def lora_labels_path(work: Path, split_name: str) -> Path:
+    """Where a split's LoRA judge writes its teacher labels (stage ``lora``)."""
+    return work / "lora" / f"{split_name}_labels.jsonl"
+
+
 def per_query_metrics(scores: Mapping[str, Mapping[str, float]],
                       judgments: list[Judgment]) -> dict[str, dict[str, float]]:
     """Per-query nDCG@10 / recall@10 / precision@10 / MRR of items ranked by ``scores``."""

@@ -19,7 +19,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.cv.common import Data, load_splits, log, per_query_metrics, read_json, write_json
+from bench.cv.common import (
+    Data,
+    load_splits,
+    log,
+    lora_labels_path,
+    per_query_metrics,
+    read_json,
+    write_json,
+)
 from bench.cv.config import CVConfig
 from components.contracts import read_jsonl
 from components.judge.backend import JudgeRequest
@@ -315,10 +323,6 @@ def run_lora(config: CVConfig, work: Path, judge) -> None:
                 f"{time.perf_counter() - start:.0f} s")
         judge.model = judge.model.unload()  # the base judge again for the next split
         judge._prefix_kv = None
-
-
-def lora_labels_path(work: Path, split_name: str) -> Path:
-    return work / "lora" / f"{split_name}_labels.jsonl"
 
 
 def lora_teacher_labels(judge, data: Data, train_judgments, stored: list[TeacherLabel],

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.cv.common import Data, load_splits, log, score_judged, write_json
+from bench.cv.common import Data, load_splits, log, lora_labels_path, score_judged, write_json
 from bench.cv.config import CVConfig, load_cv_config
 from components.clicks.simulator import ClickLog
 from components.data.splits import QuerySplit
@@ -53,8 +53,6 @@ def run_job(config: CVConfig, work: Path, split_name: str, variant: str, seed: i
     if {"judge", "judge_query", "dimensions"} & set(student_config.tasks):
         labels = load_teacher_labels(work / "judge" / "teacher_labels.jsonl")
         if variant in config.lora_variants:  # the fold's LoRA judge's labels, where it has them
-            from bench.cv.judging import lora_labels_path
-
             labels = with_labels_of(labels, load_teacher_labels(
                 lora_labels_path(work, split_name), ok_only=False))
         labels = [lab for lab in labels
