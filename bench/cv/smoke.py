@@ -33,13 +33,15 @@ def build_tiny_judge(out: Path, seed: int = 0) -> Path:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--config", type=Path, default=CONFIG_DIR / "smoke.yaml",
+                        help="a smoke-sized config (default: smoke.yaml)")
     args = parser.parse_args(argv)
     work = args.work
     judge = work / "tiny-judge"
     if not (judge / "config.json").is_file():
         build_tiny_judge(judge)
     config = work / "smoke.yaml"
-    config.write_text((CONFIG_DIR / "smoke.yaml").read_text() + f"judge_dir: {judge}\n")
+    config.write_text(args.config.read_text() + f"judge_dir: {judge}\n")
     from bench.cv.__main__ import main as run
 
     return run(["--config", str(config), "--work", str(work / "run")])
