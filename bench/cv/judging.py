@@ -201,10 +201,8 @@ def label_candidates(judge, config: CVConfig, data: Data, work: Path, prompt: st
     for r in rows:
         key = (r["item_id"], r["keyphrase"])
         if key in fresh:
-            lab = fresh[key]
-            teacher.append(TeacherLabel(r["item_id"], r["keyphrase"], r["query_id"], r["source"],
-                                        config.judge_model, judge.prompt_version, lab.status,
-                                        lab.probs, lab.p_relevant, lab.grade))
+            teacher.append(_teacher_label(r, config.judge_model, judge.prompt_version,
+                                          fresh[key]))
         else:  # the earlier label, with this run's source and query of the pair
             teacher.append(replace(earlier[key], query_id=r["query_id"], source=r["source"]))
     save_teacher_labels(store, teacher)
@@ -344,6 +342,12 @@ def lora_teacher_labels(judge, data: Data, train_judgments, stored: list[Teacher
                   "source": lab.source} for lab in broad if lab.keyphrase in chosen]
     answers = judge.judge([JudgeRequest(data.items[r["item_id"]], r["keyphrase"])
                            for r in rows])
-    return [TeacherLabel(r["item_id"], r["keyphrase"], r["query_id"], r["source"], model_name,
-                         judge.prompt_version, a.status, a.probs, a.p_relevant, a.grade)
+    return [_teacher_label(r, model_name, judge.prompt_version, a)
             for r, a in zip(rows, answers, strict=True)]
+
+
+def _teacher_label(row: dict, model_name: str, prompt_version: str, answer) -> TeacherLabel:
+    """A candidate row (item_id, keyphrase, query_id, source) with the judge's soft label."""
+    return TeacherLabel(row["item_id"], row["keyphrase"], row["query_id"], row["source"],
+                        model_name, prompt_version, answer.status, answer.probs,
+                        answer.p_relevant, answer.grade)

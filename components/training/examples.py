@@ -114,9 +114,17 @@ def distillation_lists(scored: Iterable[tuple[str, str, float]], items: Mapping[
     """
     if list_size < 2:
         raise ValueError("distillation lists need list_size >= 2")
-    by_keyphrase: dict[str, list[tuple[str, float]]] = defaultdict(list)
-    for keyphrase, item_id, score in scored:
-        by_keyphrase[keyphrase].append((item_id, float(score)))
+    return _keyphrase_lists(((k, i, float(s)) for k, i, s in scored), items, list_size, seed,
+                            item_fields)
+
+
+def _keyphrase_lists(scored: Iterable[tuple[str, str, object]], items: Mapping[str, Item],
+                     list_size: int, seed: int, item_fields: Sequence[str]) -> list[ListExample]:
+    """(keyphrase, item_id, teacher value) grouped by keyphrase, each group shuffled (seeded)
+    and cut into lists of ``list_size``; a remainder is dropped."""
+    by_keyphrase: dict[str, list[tuple[str, object]]] = defaultdict(list)
+    for keyphrase, item_id, value in scored:
+        by_keyphrase[keyphrase].append((item_id, value))
     rng = random.Random(seed)
     out = []
     for keyphrase in sorted(by_keyphrase):
@@ -125,7 +133,7 @@ def distillation_lists(scored: Iterable[tuple[str, str, float]], items: Mapping[
         for start in range(0, len(entries) - list_size + 1, list_size):
             chunk = entries[start:start + list_size]
             out.append(ListExample(keyphrase, tuple(items[i].text(item_fields) for i, _ in chunk),
-                                   tuple(s for _, s in chunk)))
+                                   tuple(v for _, v in chunk)))
     return out
 
 
@@ -188,18 +196,7 @@ def dimension_lists(labels: Iterable[TeacherLabel], items: Mapping[str, Item], l
     shorter than ``list_size`` is dropped."""
     if list_size < 2:
         raise ValueError("dimension lists need list_size >= 2")
-    by_keyphrase: dict[str, list[tuple[str, tuple[float, ...]]]] = defaultdict(list)
-    for lab in labels:
-        vector = dimension_vector(lab.dimensions, names)
-        if vector is not None:
-            by_keyphrase[lab.keyphrase].append((lab.item_id, vector))
-    rng = random.Random(seed)
-    out = []
-    for keyphrase in sorted(by_keyphrase):
-        entries = by_keyphrase[keyphrase]
-        rng.shuffle(entries)
-        for start in range(0, len(entries) - list_size + 1, list_size):
-            chunk = entries[start:start + list_size]
-            out.append(ListExample(keyphrase, tuple(items[i].text(item_fields) for i, _ in chunk),
-                                   tuple(v for _, v in chunk)))
-    return out
+    vectors = ((lab.keyphrase, lab.item_id, dimension_vector(lab.dimensions, names))
+               for lab in labels)
+    return _keyphrase_lists(((k, i, v) for k, i, v in vectors if v is not None), items,
+                            list_size, seed, item_fields)
