@@ -30,14 +30,13 @@ import platform
 import re
 import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from bench.serving.fixtures import build_index, item_message, test_split_items
+from bench.serving.fixtures import item_message, served_setup
 from bench.serving.loadtest import CPU_END, CPU_START, load_level
 from components.contracts import ITEM_FIELDS, item_text
 from components.settings import artifacts_dir
@@ -474,16 +473,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--command", help="the command to record (default: this module's)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    from bench.serving.fixtures import ensure_model_repository
-    from components.models.pretrained import minilm_path
     from serving.proto.kpdistill.v1 import recommender_pb2 as pb
 
-    student = args.student or minilm_path()
-    work = Path(tempfile.mkdtemp(prefix="kpdistill-cpu-bound-"))
-    repository = ensure_model_repository(args.model_repository, artifacts_dir() / "perf")
-    index_uri = str(work / "index" / "keyphrases.db")
-    build_index(student, index_uri, "cpu-bound")
-    items, _ = test_split_items(200)
+    student, work, repository, index_uri, items = served_setup(
+        args.student, args.model_repository, "cpu-bound")
     texts = served_texts(items)
     requests = [pb.RecommendRequest(item=item_message(i), k=10) for i in items]
     levels = [int(c) for c in args.concurrency.split(",")]

@@ -52,3 +52,23 @@ def ensure_model_repository(path: Path | None, work: Path) -> Path:
                 path, out)
     return build_model_repository(standin_student(), standin_cross_encoder(), out,
                                   target="python-onnx", overwrite=True)
+
+
+def served_setup(student: Path | None, model_repository: Path | None,
+                 name: str) -> tuple[Path, Path, Path, str, list[Item]]:
+    """What a serving bench starts from: the student (default MiniLM), a fresh work folder,
+    the model repository (a stand-in one when none is given), the real keyphrase universe
+    indexed by the student into a Lite index, and 200 test-split items.
+    Returns ``(student, work, repository, index_uri, items)``."""
+    import tempfile
+
+    from components.models.pretrained import minilm_path
+    from components.settings import artifacts_dir
+
+    student = student or minilm_path()
+    work = Path(tempfile.mkdtemp(prefix=f"kpdistill-{name}-"))
+    repository = ensure_model_repository(model_repository, artifacts_dir() / "perf")
+    index_uri = str(work / "index" / "keyphrases.db")
+    build_index(student, index_uri, name)
+    items, _ = test_split_items(200)
+    return student, work, repository, index_uri, items

@@ -26,9 +26,8 @@ import grpc
 import numpy as np
 
 from bench.serving.fixtures import (
-    build_index,
-    ensure_model_repository,
     item_message,
+    served_setup,
     test_split_items,
 )
 from components.settings import artifacts_dir
@@ -151,14 +150,8 @@ def main(argv: list[str] | None = None) -> dict:
                    help="also measure the largest index size on a Milvus 2.3 server")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    from components.models.pretrained import minilm_path
-
-    student = args.student or minilm_path()
-    work = Path(tempfile.mkdtemp(prefix="kpdistill-loadtest-"))
-    repository = ensure_model_repository(args.model_repository, artifacts_dir() / "perf")
-    index_uri = str(work / "index" / "keyphrases.db")
-    build_index(student, index_uri, "loadtest")
-    items, _ = test_split_items(200)
+    student, work, repository, index_uri, items = served_setup(
+        args.student, args.model_repository, "loadtest")
     plain = [pb.RecommendRequest(item=item_message(i), k=10) for i in items]
     reranked = [pb.RecommendRequest(item=item_message(i), k=10,
                                     options=pb.RecommendOptions(rerank=True, rerank_candidates=20))

@@ -16,7 +16,7 @@ from components.judge.rubric import BINARY, RenderLimits
 from components.judge.run import judge_candidates, teacher_labels
 from components.judge.store import JudgmentStore
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 TOL = 1e-4
 ITEMS = [
@@ -28,14 +28,6 @@ ITEMS = [
 ]
 KEYPHRASES = {"a": ["red mug", "blue coffee cup 16 oz"], "b": ["water bottle"],
               "c": ["4 person tent", "tent"], "d": ["iphone 13 case for women"]}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _requests(seed: int = 5) -> list[JudgeRequest]:

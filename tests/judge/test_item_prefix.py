@@ -25,7 +25,7 @@ from components.judge.rubric import (
 from components.judge.throughput import measure_throughput
 from components.models.pretrained import WeightsError
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 TOL = 1e-4
 ITEMS = [
@@ -45,15 +45,6 @@ KEYPHRASES = {
     "d": ["iphone case", "phone cover with a very long keyphrase about phones and cases"],
     "e": ["socks", "warm winter socks", "wool"],
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run far faster on one thread than on two contended ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _requests(seed: int = 3) -> list[JudgeRequest]:
