@@ -75,6 +75,11 @@ class CVConfig:
     # and the task weights for the variants that learn from the teacher)
     variant_student: dict = field(default_factory=dict)
     parallel_students: int = 8           # student trainings at once (processes on one GPU)
+    # variants not trained in this round: their per-query results come from an earlier
+    # round's published cv.json (``baseline_results``; same folds, seeds and config), so the
+    # report pairs this round's new variants with them without training them again
+    baseline_variants: tuple[str, ...] = ()
+    baseline_results: str = ""
     # after the jobs: the click task timed through our trainer and SentenceTransformerTrainer
     anchor_steps: int = 0
     base_model: str = "minilm"           # name or directory, for the students and assistant
@@ -83,7 +88,8 @@ class CVConfig:
     max_queries: int | None = None       # smoke runs: a few queries only
 
     def __post_init__(self):
-        for name in ("seeds", "variants", "prompts", "assistant_objectives", "lora_variants"):
+        for name in ("seeds", "variants", "prompts", "assistant_objectives", "lora_variants",
+                     "baseline_variants"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.judge_dimensions not in ("none", "esci", "all"):
             raise ValueError(f"judge_dimensions must be none, esci or all, got "
@@ -104,6 +110,13 @@ class CVConfig:
                              " are not in variants")
         if self.lora_variants and not (self.lora and self.lora_teacher):
             raise ValueError("lora_variants need lora: true and lora_teacher: true")
+        if set(self.baseline_variants) - set(self.variants):
+            raise ValueError(f"baseline_variants {sorted(set(self.baseline_variants) - set(self.variants))}"
+                             " are not in variants")
+        if self.baseline_variants and not self.baseline_results:
+            raise ValueError("baseline_variants need baseline_results: an earlier round's cv.json")
+        if set(self.baseline_variants) & set(self.lora_variants):
+            raise ValueError("a variant cannot be both a baseline and a LoRA-taught variant")
         unknown = set(self.variant_student) - set(self.variants)
         if unknown:
             raise ValueError(f"variant_student names variants not run: {sorted(unknown)}")

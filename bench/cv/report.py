@@ -114,6 +114,36 @@ def model_table(models: dict, query_ids: dict[str, list[str]], metric: str) -> d
     return out
 
 
+def baseline_models(config: CVConfig, queries: set[str]) -> dict[str, dict]:
+    """The ``baseline_variants``' rows (and their Matryoshka dims) from the earlier round's
+    ``cv.json``: name -> {"entry": its ``cv.models`` row, "per_query": its nDCG@10 per query}.
+
+    They stand in for variants this round does not train, so the earlier round must have
+    used the same folds (fold seed and count), seeds and queries: checked here."""
+    if not config.baseline_variants:
+        return {}
+    path = Path(config.baseline_results)
+    earlier = read_json(path)["cv"]
+    if earlier["folds"] != config.n_folds or list(earlier["seeds"]) != list(config.seeds):
+        raise ValueError(f"{path}: {earlier['folds']} folds, seeds {earlier['seeds']}; this "
+                         f"round has {config.n_folds} folds, seeds {list(config.seeds)}")
+    out = {}
+    for name, per_query in earlier["per_query_ndcg@10"].items():
+        variant, _, dim = name.rpartition("_")
+        if name not in config.baseline_variants and not (
+                dim.isdigit() and variant in config.baseline_variants):
+            continue
+        if set(per_query) != queries:
+            raise ValueError(f"{path}: {name} was scored on {len(per_query)} queries, not on "
+                             f"this round's {len(queries)}")
+        out[name] = {"entry": earlier["models"][name] | {"from": str(path)},
+                     "per_query": per_query}
+    missing = set(config.baseline_variants) - set(out)
+    if missing:
+        raise ValueError(f"{path} has no results for baseline_variants {sorted(missing)}")
+    return out
+
+
 def run_report(config: CVConfig, work: Path, out: Path | None, hardware: str = "") -> dict:
     splits = load_splits(work)
     folds = {name: s.queries("test") for name, s in splits.items() if name.startswith("fold")}
@@ -127,6 +157,14 @@ def run_report(config: CVConfig, work: Path, out: Path | None, hardware: str = "
         entry["seed_means_ndcg@10"] = tables["ndcg@10"][name]["seed_means"]
         cv["models"][name] = entry
     ndcg = {n: t["per_query"] for n, t in tables["ndcg@10"].items()}
+    queries = {q for qs in folds.values() for q in qs}
+    for name, earlier in baseline_models(config, queries).items():
+        if name not in cv["models"]:  # trained in this round after all: its own result wins
+            cv["models"][name] = earlier["entry"]
+            ndcg[name] = earlier["per_query"]
+    if config.baseline_variants:
+        cv["baseline"] = {"results": config.baseline_results,
+                          "variants": list(config.baseline_variants)}
     for a, b in PAIRS + extra_pairs(config.variants):
         if a in ndcg and b in ndcg:
             cv["paired"][f"{a}_minus_{b}"] = paired_bootstrap(

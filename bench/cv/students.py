@@ -94,8 +94,10 @@ def with_labels_of(base: list, override: list) -> list:
 
 
 def pending_jobs(config: CVConfig, work: Path) -> list[tuple[str, str, int]]:
-    """Jobs without a result yet, in ``config.variants`` order (list the longest first)."""
-    return [(s, v, seed) for v in config.variants for s in trained_splits(config, work)
+    """Jobs without a result yet, in ``config.variants`` order (list the longest first); the
+    ``baseline_variants`` are never trained (an earlier round's results stand for them)."""
+    return [(s, v, seed) for v in config.variants if v not in config.baseline_variants
+            for s in trained_splits(config, work)
             for seed in config.seeds if not job_path(work, s, v, seed).exists()]
 
 

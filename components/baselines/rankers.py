@@ -8,12 +8,19 @@ L2-normalised vectors, which item-side retrieval uses.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-import bm25s
-import numpy as np
+# bm25s imports jax where jax is installed, and jax takes 75% of a GPU's memory on its first
+# operation: measured on an H200, a benchmark's driver process held 105 GB that way and the
+# student trainings it launched ran out of memory. BM25 needs no GPU: jax stays on the CPU
+# unless the caller chose otherwise.
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import bm25s  # noqa: E402
+import numpy as np  # noqa: E402
 
 
 class PairScorer(Protocol):

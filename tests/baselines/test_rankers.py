@@ -55,3 +55,20 @@ def test_results_merge_keeps_other_keys(tmp_path):
     data = merge_results(path, {"b": {"test": {"ndcg@10": 0.6}}})
     assert set(data["models"]) == {"a", "b"}
     assert "| b | 0.6000" in markdown_table(data["models"], "test")
+
+
+def test_bm25_keeps_jax_off_the_gpu():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "JAX_PLATFORMS"}
+    out = subprocess.run([sys.executable, "-c", "import os, components.baselines.rankers; "
+                          "print(os.environ['JAX_PLATFORMS'])"], env=env, text=True,
+                         capture_output=True, check=True)
+    assert out.stdout.strip() == "cpu"
+    env["JAX_PLATFORMS"] = "cuda"  # a caller's own choice stands
+    out = subprocess.run([sys.executable, "-c", "import os, components.baselines.rankers; "
+                          "print(os.environ['JAX_PLATFORMS'])"], env=env, text=True,
+                         capture_output=True, check=True)
+    assert out.stdout.strip() == "cuda"

@@ -33,3 +33,22 @@ def test_students_wait_for_the_lora_judges_when_they_are_the_teacher(tmp_path, m
     driver.main(["--config", str(config), "--work", str(tmp_path), "--stages", "pool",
                  "students", "lora", "report"])
     assert events == ["pool", "lora", "students", "report"]
+
+
+def test_the_judge_is_released_before_students_that_run_alone(tmp_path, monkeypatch):
+    held = []
+    monkeypatch.setattr(driver.Runner, "_run",
+                        lambda self, stage: held.append((stage, self.judge is not None)))
+    monkeypatch.setattr(driver.Runner, "loaded_judge", lambda self: self.judge)
+    original_init = driver.Runner.__init__
+
+    def init(self, config, args):
+        original_init(self, config, args)
+        self.judge = object()  # as the judge and LoRA stages leave it
+
+    monkeypatch.setattr(driver.Runner, "__init__", init)
+    config = tmp_path / "c.yaml"
+    config.write_text((CONFIG_DIR / "h200-lora-teacher.yaml").read_text())
+    driver.main(["--config", str(config), "--work", str(tmp_path), "--stages", "lora",
+                 "students"])
+    assert held == [("lora", True), ("students", False)]

@@ -86,3 +86,47 @@ def test_extra_variants_are_paired_with_the_baselines_and_the_variant_they_exten
     assert extra_pairs(("click_only", "distilled", "distilled_lora")) == (
         ("distilled_lora", "click_only"), ("distilled_lora", "click_sr"),
         ("distilled_lora", "minilm_zero_shot"), ("distilled_lora", "distilled"))
+
+
+def _baseline(tmp_path, queries, folds=3, seeds=(0, 1)):
+    """An earlier round's published cv.json: click_only (and its 256-d head) at 0.6."""
+    path = tmp_path / "cv-earlier.json"
+    per_query = {"click_only": {q: 0.6 for q in queries},
+                 "click_only_256": {q: 0.55 for q in queries},
+                 "click_onlyx": {q: 0.1 for q in queries}}
+    models = {name: {"ndcg@10": 0.6, "queries": len(queries)} for name in per_query}
+    write_json(path, {"cv": {"folds": folds, "seeds": list(seeds), "models": models,
+                             "per_query_ndcg@10": per_query}})
+    return path
+
+
+def test_baseline_variants_come_from_the_earlier_round_and_are_paired(tmp_path):
+    queries = [f"q{n:02d}" for n in range(12)]
+    work, _ = _fake_work(tmp_path, queries)
+    for path in (work / "students").glob("*/click_only_*.json"):
+        path.unlink()  # this round trains distilled only
+    config = CVConfig(n_folds=3, bootstrap_resamples=200,
+                      variants=("distilled", "click_only"), baseline_variants=("click_only",),
+                      baseline_results=str(_baseline(tmp_path, queries)))
+    cv = run_report(config, work, None)["cv"]
+    assert cv["models"]["click_only"]["from"] == config.baseline_results
+    assert "click_only_256" in cv["models"] and "click_onlyx" not in cv["models"]
+    assert cv["paired"]["distilled_minus_click_only"]["mean"] == pytest.approx(0.075)
+    assert cv["baseline"] == {"results": config.baseline_results, "variants": ["click_only"]}
+    # never trained in this round
+    from bench.cv.students import pending_jobs
+    assert {v for _, v, _ in pending_jobs(config, work)} <= {"distilled"}
+
+
+def test_a_baseline_from_other_folds_or_queries_is_refused(tmp_path):
+    queries = [f"q{n:02d}" for n in range(12)]
+    work, _ = _fake_work(tmp_path, queries)
+    for folds, scored, match in ((5, queries, "folds"), (3, queries[:-1], "queries")):
+        config = CVConfig(n_folds=3, bootstrap_resamples=50,
+                          variants=("distilled", "click_only"),
+                          baseline_variants=("click_only",),
+                          baseline_results=str(_baseline(tmp_path, scored, folds=folds)))
+        with pytest.raises(ValueError, match=match):
+            run_report(config, work, None)
+    with pytest.raises(ValueError, match="baseline_results"):
+        CVConfig(variants=("distilled", "click_only"), baseline_variants=("click_only",))
