@@ -118,7 +118,7 @@ class Runner:
             run_students(self.args.config, config, work)
         elif stage == "report":
             from bench.cv.report import run_report
-            run_report(config, work, self.args.out, self.args.hardware)
+            run_report(config, work, self.args.out, self.args.hardware, self.args.config)
 
     def loaded_judge(self):
         """The judge LLM, loaded once (with the chosen prompt where one was chosen already)."""

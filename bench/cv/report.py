@@ -144,7 +144,8 @@ def baseline_models(config: CVConfig, queries: set[str]) -> dict[str, dict]:
     return out
 
 
-def run_report(config: CVConfig, work: Path, out: Path | None, hardware: str = "") -> dict:
+def run_report(config: CVConfig, work: Path, out: Path | None, hardware: str = "",
+               config_path: Path | str | None = None) -> dict:
     splits = load_splits(work)
     folds = {name: s.queries("test") for name, s in splits.items() if name.startswith("fold")}
     models = collect(config, work)
@@ -196,9 +197,9 @@ def run_report(config: CVConfig, work: Path, out: Path | None, hardware: str = "
     log(json.dumps({k: {x: round(y, 4) for x, y in v.items() if x != "n_queries"}
                     for k, v in cv["paired"].items()}, indent=1))
     if out is not None:
-        from bench.cv.results import publish
+        from bench.cv.results import COMMAND, command_for, publish
 
-        publish(result, out)
+        publish(result, out, command_for(config_path) if config_path else COMMAND)
     return result
 
 

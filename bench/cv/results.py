@@ -8,30 +8,34 @@ from pathlib import Path
 from components.baselines.results import merge_results, write_markdown
 from components.judge import report as judge_report
 
-COMMAND = ("python -m bench.cv --config bench/cv/h200.yaml --work <dir> "
-           "--stages generate prepare judge assistant pool students lora, then --stages report "
-           "--out docs/results")
+def command_for(config: str | Path) -> str:
+    """How a round's numbers are made: every stage on the GPU machine, then the report."""
+    return (f"python -m bench.cv --config {config} --work <dir>, then --stages report "
+            "--out docs/results")
+
+
+COMMAND = command_for("bench/cv/h200.yaml")
 FOLD_FREE = ("judge", "judge[rubric-v6]", "judge[rubric-v7-exact]",
              "judge[rubric-v7-exact-full]", "cross_encoder", "cross_encoder[listwise]",
              "cross_encoder[bce]")
 
 
-def publish(result: dict, out: Path) -> None:
+def publish(result: dict, out: Path, command: str = COMMAND) -> None:
     out = Path(out)
     cv = {k: v for k, v in result["cv"].items() if k != "per_query_ndcg@10"}
-    cv.update({"command": COMMAND, "hardware": result.get("hardware", "")})
-    (out / "cv.json").write_text(json.dumps(result | {"command": COMMAND}, indent=1,
+    cv.update({"command": command, "hardware": result.get("hardware", "")})
+    (out / "cv.json").write_text(json.dumps(result | {"command": command}, indent=1,
                                             default=str) + "\n")
-    seed13 = {name: {"test": row, "command": COMMAND + " (seed-13 test queries)"}
+    seed13 = {name: {"test": row, "command": command + " (seed-13 test queries)"}
               for name, row in result.get("seed13", {}).items() if name in FOLD_FREE}
     data = merge_results(out / "quality.json", seed13)
     data["cv"] = cv
     (out / "quality.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     write_markdown(out / "quality.md", data)
-    publish_judge(result, out)
+    publish_judge(result, out, command)
 
 
-def publish_judge(result: dict, out: Path) -> None:
+def publish_judge(result: dict, out: Path, command: str = COMMAND) -> None:
     """The 1.5B judge: prompts vs human labels per split, throughput on the GPU."""
     stages = result["stages"]
     path = out / "judge.json"
@@ -46,6 +50,6 @@ def publish_judge(result: dict, out: Path) -> None:
         "model": model, "chosen_prompt": stages["prompts"]["chosen"],
         "chosen_on": stages["prompts"]["chosen_on"], "prompts": stages["prompts"]["reports"],
         "throughput_h200": throughput, "hardware": result.get("hardware", ""),
-        "command": COMMAND}
+        "command": command}
     path.write_text(json.dumps(data, indent=2) + "\n")
     judge_report.write_markdown(out / "judge.md", data)

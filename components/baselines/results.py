@@ -73,9 +73,14 @@ def cv_markdown(cv: dict) -> str:
              "|---|" + "---|" * (len(CV_COLUMNS) + 1)]
     for name, row in cv["models"].items():
         spread = f" ± {row['seed_std']:.4f}" if row.get("seeds", 1) > 1 else ""
-        lines.append(f"| {name} | {_fmt(row.get('ndcg@10'))}{spread} | "
+        earlier = f" (from `{Path(row['from']).name}`)" if row.get("from") else ""
+        lines.append(f"| {name}{earlier} | {_fmt(row.get('ndcg@10'))}{spread} | "
                      + " | ".join(_fmt(row.get(c)) for c in CV_COLUMNS[1:])
                      + f" | {row.get('seeds', '')} |")
+    if cv.get("baseline"):
+        lines += ["", f"Rows marked *from* were not trained again in this round: their per-query "
+                      f"results are the earlier round's ({', '.join(cv['baseline']['variants'])};"
+                      " same folds, seeds and student config), paired here with this round's."]
     lines += ["", "| paired difference of nDCG@10 (bootstrap over queries) | mean | 95% interval "
               "| p |", "|---|---|---|---|"]
     for name, p in cv.get("paired", {}).items():

@@ -11,7 +11,8 @@ from bench.cv.students import trained_splits
 
 
 def test_committed_configs_load_and_unknown_keys_fail(tmp_path):
-    for name in ("h200.yaml", "smoke.yaml", "h200-lora-teacher.yaml", "smoke-round4.yaml"):
+    for name in ("h200.yaml", "smoke.yaml", "h200-lora-teacher.yaml", "h200-round5.yaml",
+                 "smoke-round4.yaml"):
         assert load_cv_config(CONFIG_DIR / name).n_folds >= 2
     bad = tmp_path / "bad.yaml"
     bad.write_text("n_folds: 5\nfolds: 3\n")

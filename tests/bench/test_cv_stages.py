@@ -206,11 +206,12 @@ def test_extra_variants_need_their_tasks_and_lora_variants_need_the_lora_teacher
         replace(ok, lora_variants=("distilled_lora",), lora_teacher=False)
     with pytest.raises(ValueError, match="not in variants"):
         replace(ok, lora=True, lora_teacher=True, lora_variants=("one_step_lora",))
-    round4 = load_cv_config(CONFIG_DIR / "h200-lora-teacher.yaml")
-    assert set(round4.lora_variants) <= set(round4.variants) and round4.lora_teacher
-    for v in round4.lora_variants:  # the same recipe as the zero-shot teacher's variant
-        assert round4.student_for(v) == round4.student_for(v.removesuffix("_lora"))
-        assert round4.tasks_for(v) == round4.tasks_for(v.removesuffix("_lora"))
+    for name in ("h200-lora-teacher.yaml", "h200-round5.yaml"):
+        rounds = load_cv_config(CONFIG_DIR / name)
+        assert set(rounds.lora_variants) <= set(rounds.variants) and rounds.lora_teacher
+        for v in rounds.lora_variants:  # the same recipe as the zero-shot teacher's variant
+            assert rounds.student_for(v) == rounds.student_for(v.removesuffix("_lora"))
+            assert rounds.tasks_for(v) == rounds.tasks_for(v.removesuffix("_lora"))
 
 
 class _DimensionJudge(_CountingJudge):
