@@ -8,6 +8,7 @@ from pathlib import Path
 from components.baselines.results import merge_results, write_markdown
 from components.judge import report as judge_report
 
+
 def command_for(config: str | Path) -> str:
     """How a round's numbers are made: every stage on the GPU machine, then the report."""
     return (f"python -m bench.cv --config {config} --work <dir>, then --stages report "
