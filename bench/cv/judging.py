@@ -207,7 +207,11 @@ def label_candidates(judge, config: CVConfig, data: Data, work: Path, prompt: st
             teacher.append(replace(earlier[key], query_id=r["query_id"], source=r["source"]))
     save_teacher_labels(store, teacher)
     if config.judge_dimensions != "none":
+        asked_before = sum(lab.dimensions is not None for lab in teacher)
+        start = time.perf_counter()
         teacher = add_dimensions(judge, data, teacher, config.judge_dimensions, store)
+        write_dimension_report(work, data, teacher, time.perf_counter() - start,
+                               sum(lab.dimensions is not None for lab in teacher) - asked_before)
     by_source: dict[str, list[float]] = defaultdict(list)
     for lab in teacher:
         if lab.p_relevant is not None:
@@ -252,6 +256,42 @@ def add_dimensions(judge, data: Data, labels: list[TeacherLabel], which: str, st
         log(f"dimensions: {len(todo)} pairs in {seconds:.0f} s ({len(todo) / seconds:.0f} "
             "pairs/s, every dimension's question a forward pass)")
     return labels
+
+
+def write_dimension_report(work: Path, data: Data, labels: list[TeacherLabel], seconds: float,
+                           asked_now: int) -> dict:
+    """``judge/dimensions.json``: how the dimension answers of the judged ESCI pairs relate to
+    their human grades (``components.judge.dimensions_bench.dimension_quality``: per-dimension
+    AUC, type-and-brand agreement by grade, a logistic combination fitted on the seed-13
+    split's train queries and scored on its validation and test queries), with the time the
+    answers took in this run. An earlier run's timing is kept when nothing was asked now."""
+    from components.data import split_queries
+    from components.judge.dimensions import DEFAULT_DIMENSION_PROMPTS
+    from components.judge.dimensions_bench import EVAL, FIT, dimension_quality
+
+    grades = {(j.item_id, j.query_id): j.grade for j in data.judgments}
+    train = set(split_queries(sorted(data.query_text)).queries("train"))
+    rows = []
+    for lab in labels:
+        grade = grades.get((lab.item_id, lab.query_id))
+        if grade is None or lab.dimensions is None:
+            continue
+        item = data.items[lab.item_id]
+        rows.append({"role": FIT if lab.query_id in train else EVAL, "grade": grade,
+                     "p_relevant": lab.p_relevant, "dimensions": lab.dimensions,
+                     "query": lab.keyphrase, "title": item.title, "brand": item.brand,
+                     "item_id": lab.item_id})
+    path = work / "judge" / "dimensions.json"
+    old = read_json(path) if path.exists() and not asked_now else {}
+    timing = {"asked_now": asked_now, "seconds": round(seconds, 1),
+              "pairs_per_s": round(asked_now / seconds, 1) if asked_now and seconds else None}
+    report = {**old, **({} if old else timing),
+              "dimension_version": DEFAULT_DIMENSION_PROMPTS.version,  # add_dimensions asks it
+              "judge_model": next((lab.judge_model for lab in labels), None),
+              "prompt_version": next((lab.prompt_version for lab in labels), None),
+              "quality": dimension_quality(rows) if rows else None}
+    write_json(path, report)
+    return report
 
 
 def rejudge_benchmark(judge, data: Data, stored: list[TeacherLabel], n: int) -> dict:

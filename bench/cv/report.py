@@ -206,6 +206,7 @@ def run_report(config: CVConfig, work: Path, out: Path | None, hardware: str = "
 def _stage_facts(work: Path) -> dict:
     facts = {}
     for name, rel in (("prepare", "prepare/summary.json"), ("judge", "judge/throughput.json"),
+                      ("dimensions", "judge/dimensions.json"),
                       ("prompts", "judge/prompts.json"), ("assistant", "assistant/assistant.json"),
                       ("pool", "pool/pool.json"), ("timings", "timings.json")):
         path = work / rel

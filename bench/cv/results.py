@@ -34,6 +34,7 @@ def publish(result: dict, out: Path, command: str = COMMAND) -> None:
     (out / "quality.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     write_markdown(out / "quality.md", data)
     publish_judge(result, out, command)
+    publish_dimensions(result, out, command)
 
 
 def publish_judge(result: dict, out: Path, command: str = COMMAND) -> None:
@@ -54,3 +55,33 @@ def publish_judge(result: dict, out: Path, command: str = COMMAND) -> None:
         "command": command}
     path.write_text(json.dumps(data, indent=2) + "\n")
     judge_report.write_markdown(out / "judge.md", data)
+
+
+def publish_dimensions(result: dict, out: Path, command: str = COMMAND) -> None:
+    """The judge's dimension answers against the human grades of the judged ESCI pairs
+    (``judge_dimensions.json`` / ``.md``, and the summary in ``judge.json``)."""
+    from components.judge import dimensions_bench
+    from components.judge.report import merge_results
+    from components.judge.report import write_markdown as judge_markdown
+
+    dims = result["stages"].get("dimensions")
+    if not dims or not dims.get("quality"):
+        return
+    quality = dims["quality"]
+    page = {"command": command, "hardware": result.get("hardware", ""),
+            "judge_model": dims["judge_model"], "prompt_version": dims["prompt_version"],
+            "dimension_version": dims["dimension_version"], "seconds": dims["seconds"],
+            "pairs_per_s": dims["pairs_per_s"],
+            "judged_now": {"grades": 0, "dimensions": dims["asked_now"]},
+            "what": f"measurement: every judged ESCI pair ({quality['n']}), roles from the "
+                    "seed-13 split",
+            "quality": quality}
+    (out / "judge_dimensions.json").write_text(json.dumps(page, indent=1) + "\n")
+    (out / "judge_dimensions.md").write_text(dimensions_bench.markdown(page))
+    summary = json.loads((out / "judge.json").read_text()).get("dimensions", {})
+    summary[f"{dims['judge_model']}@{dims['dimension_version']}"] = {
+        "what": page["what"], "hardware": page["hardware"], "command": command,
+        "pairs_per_s": dims["pairs_per_s"], "combination": quality["combination"],
+        "type_and_brand_match_by_grade": quality["type_and_brand_match_by_grade"]}
+    judge_markdown(out / "judge.md", merge_results(out / "judge.json", {},
+                                                   {"dimensions": summary}))

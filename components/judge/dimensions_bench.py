@@ -82,7 +82,8 @@ def dimension_quality(rows: Sequence[dict], examples: int = 2) -> dict:
                  "human_grades": {g: sum(r["grade"] == g for r in rows) for g in GRADES}}
     per_dim = {}
     for d in DIMENSIONS:
-        read = [(r, r["dimensions"][d]) for r in rows if r["dimensions"] and r["dimensions"][d]]
+        read = [(r, r["dimensions"][d]) for r in rows
+                if r["dimensions"] and r["dimensions"].get(d)]
         entry: dict = {"n": len(read), "unreadable": len(rows) - len(read)}
         for a in ANSWERS:
             entry[f"mean_{a}_by_grade"] = {
@@ -139,7 +140,7 @@ def _combination(rows: Sequence[dict]) -> dict:
 def _examples(rows: Sequence[dict], k: int) -> dict:
     out = {}
     for d in DIMENSIONS:
-        read = [r for r in rows if r["dimensions"] and r["dimensions"][d]]
+        read = [r for r in rows if r["dimensions"] and r["dimensions"].get(d)]
         picks = []
         for answer in ("no", "yes"):
             ranked = sorted(read, key=lambda r, a=answer: -r["dimensions"][d][a])
@@ -162,9 +163,11 @@ def markdown(result: dict) -> str:
              + (f" ({result['what']})" if result.get("what") else ""), "",
              f"Command: `{result['command']}`  ", f"Hardware: {result['hardware']}; "
              f"{q['n']} pairs ({q['n_fit']} from train queries, {q['n_eval']} from validation "
-             f"and test); {result['seconds']:.0f} s for the {result['judged_now']['grades']} "
-             f"grades and {result['judged_now']['dimensions']} pairs' dimensions judged in this "
-             "run (the rest came from the store).", "",
+             f"and test); {result['seconds']:.0f} s for "
+             + (f"the {result['judged_now']['grades']} grades and "
+                if result['judged_now'].get('grades') else "")
+             + f"{result['judged_now']['dimensions']} pairs' dimensions judged in this run "
+             "(the rest came from the store).", "",
              "| dimension | AUC 1-P(no) | P(yes) E | P(yes) I | P(no) E | P(no) I | "
              "P(na) E | share yes/no/na | unreadable |", "|---|---|---|---|---|---|---|---|---|"]
     for d, e in q["per_dimension"].items():

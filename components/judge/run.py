@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tqdm import tqdm
@@ -85,20 +85,15 @@ def judge_candidates(pairs: Sequence[CandidatePair], items: dict[str, Item],
         raise KeyError(f"{len(missing)} candidate items have no text, e.g. {missing[:3]}")
     done = store.done_pairs(backend.model_name, prompt_version)
     todo = [p for p in pairs if p.key not in done]
-    start, unreadable = time.perf_counter(), 0
-    bar = tqdm(total=len(todo), unit="pair", desc=f"judge {backend.model_name}",
-               disable=not progress)
-    for offset in range(0, len(todo), chunk_size):
-        chunk = todo[offset:offset + chunk_size]
-        labels = backend.judge([JudgeRequest(items[p.item_id], p.keyphrase) for p in chunk])
+
+    def save(chunk, labels) -> int:
         store.put_many(StoredJudgment(backend.model_name, prompt_version, p.item_id,
                                       p.keyphrase, p.query_id, p.source, label)
                        for p, label in zip(chunk, labels, strict=True))
-        unreadable += sum(label.status != "ok" for label in labels)
-        bar.update(len(chunk))
-        bar.set_postfix(unreadable=unreadable)
-    bar.close()
-    seconds = time.perf_counter() - start
+        return sum(label.status != "ok" for label in labels)
+
+    unreadable, seconds = _judge_in_chunks(todo, items, backend.judge, save, chunk_size,
+                                           f"judge {backend.model_name}", progress)
     dims = {}
     if dimension_prompts is not None:
         dims = judge_dimension_pairs(pairs, items, backend, store, dimension_prompts,
@@ -113,23 +108,36 @@ def judge_dimension_pairs(pairs: Sequence[CandidatePair], items: dict[str, Item]
     one committed chunk at a time (resumable). Returns RunStats' dimension fields."""
     done = store.done_dimension_pairs(backend.model_name, prompts.version)
     todo = [p for p in pairs if p.key not in done]
-    start, unreadable = time.perf_counter(), 0
-    bar = tqdm(total=len(todo), unit="pair", desc=f"dimensions {prompts.version}",
-               disable=not progress)
-    for offset in range(0, len(todo), chunk_size):
-        chunk = todo[offset:offset + chunk_size]
-        answers = backend.judge_dimensions(
-            [JudgeRequest(items[p.item_id], p.keyphrase) for p in chunk], prompts)
+
+    def save(chunk, answers) -> int:
         rows = [StoredDimensions.of(backend.model_name, prompts.version, p.item_id,
                                     p.keyphrase, a) for p, a in zip(chunk, answers, strict=True)]
         store.put_dimensions(rows)
-        unreadable += sum(r.unreadable for r in rows)
+        return sum(r.unreadable for r in rows)
+
+    unreadable, seconds = _judge_in_chunks(
+        todo, items, lambda requests: backend.judge_dimensions(requests, prompts), save,
+        chunk_size, f"dimensions {prompts.version}", progress)
+    return {"dimensions_judged": len(todo), "dimensions_skipped": len(pairs) - len(todo),
+            "dimensions_unreadable": unreadable, "dimensions_seconds": seconds}
+
+
+def _judge_in_chunks(todo: Sequence[CandidatePair], items: dict[str, Item],
+                     ask: Callable[[list[JudgeRequest]], list], save: Callable[[list, list], int],
+                     chunk_size: int, desc: str, progress: bool) -> tuple[int, float]:
+    """Ask ``ask`` about ``todo`` one chunk at a time and commit each chunk's answers with
+    ``save`` (which returns how many were unreadable) before the next: a killed run loses at
+    most the chunk in flight. Returns (unreadable, seconds)."""
+    start, unreadable = time.perf_counter(), 0
+    bar = tqdm(total=len(todo), unit="pair", desc=desc, disable=not progress)
+    for offset in range(0, len(todo), chunk_size):
+        chunk = list(todo[offset:offset + chunk_size])
+        unreadable += save(chunk, ask([JudgeRequest(items[p.item_id], p.keyphrase)
+                                       for p in chunk]))
         bar.update(len(chunk))
         bar.set_postfix(unreadable=unreadable)
     bar.close()
-    return {"dimensions_judged": len(todo), "dimensions_skipped": len(pairs) - len(todo),
-            "dimensions_unreadable": unreadable,
-            "dimensions_seconds": time.perf_counter() - start}
+    return unreadable, time.perf_counter() - start
 
 
 def teacher_labels(pairs: Sequence[CandidatePair], store: JudgmentStore, judge_model: str,

@@ -131,3 +131,33 @@ def test_a_baseline_from_other_folds_or_queries_is_refused(tmp_path):
             run_report(config, work, None)
     with pytest.raises(ValueError, match="baseline_results"):
         CVConfig(variants=("distilled", "click_only"), baseline_variants=("click_only",))
+
+
+def test_the_runs_dimension_table_is_published_beside_the_judge(tmp_path):
+    from bench.cv.results import publish_dimensions
+    from components.judge.dimensions import DIMENSIONS
+    from components.judge.dimensions_bench import dimension_quality
+
+    def answer(yes):
+        return {d: {"yes": yes, "no": 1 - yes - 0.1, "na": 0.1} for d in DIMENSIONS}
+
+    rows = [{"role": role, "grade": grade, "p_relevant": p, "dimensions": answer(p),
+             "query": "q", "title": "t", "brand": "b", "item_id": f"i{n}"}
+            for n, (role, grade, p) in enumerate(
+                [(r, g, p) for r in ("fit", "eval") for g, p in (("E", 0.8), ("I", 0.2),
+                                                                  ("E", 0.7), ("I", 0.3))])]
+    dims = {"asked_now": 8, "seconds": 2.0, "pairs_per_s": 4.0, "judge_model": "m",
+            "prompt_version": "rubric-v6", "dimension_version": "dims-v1",
+            "quality": dimension_quality(rows)}
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "judge.json").write_text(json.dumps({"models": {}}))
+    publish_dimensions({"stages": {"dimensions": dims}, "hardware": "H200"}, out, "cmd")
+    page = json.loads((out / "judge_dimensions.json").read_text())
+    assert page["quality"]["combination"]["auc_single_question"] == 1.0
+    assert page["judged_now"]["dimensions"] == 8 and page["command"] == "cmd"
+    assert "8 pairs' dimensions judged" in (out / "judge_dimensions.md").read_text()
+    assert json.loads((out / "judge.json").read_text())["dimensions"]["m@dims-v1"][
+        "pairs_per_s"] == 4.0
+    publish_dimensions({"stages": {}}, out, "cmd")  # a run without dimensions: nothing changes
+    assert json.loads((out / "judge_dimensions.json").read_text()) == page

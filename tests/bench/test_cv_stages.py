@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -248,5 +249,12 @@ def test_dimension_answers_join_the_esci_pairs_labels_once(tmp_path, data, confi
     again = _DimensionJudge()
     label_candidates(again, config, data, work, "rubric-v6")
     assert again.asked == []  # the store kept them
+    report = json.loads((work / "judge" / "dimensions.json").read_text())
+    assert report["asked_now"] == len(judge.asked)  # the run that asked keeps its timing
+    quality = report["quality"]  # the quality table covers every graded ESCI pair
+    assert quality["n"] == len(data.judgments) and quality["n_fit"] + quality["n_eval"] == \
+        quality["n"]
+    assert quality["per_dimension"]["type"]["n"] == len(data.judgments)
+    assert quality["per_dimension"]["brand"]["n"] == 0  # never answered: not read as "no"
     with pytest.raises(ValueError, match="judge_dimensions"):
         replace(config, judge_dimensions="some")
