@@ -47,6 +47,9 @@ class CVConfig:
     # throughput benchmark: this many stored pairs judged again (timed; labels not kept); 0: off
     throughput_pairs: int = 0
     prompts: tuple[str, ...] = ("rubric-v6", "rubric-v7-exact", "rubric-v7-exact-full")
+    # measured beside ``prompts`` (as rankers, and timed) but never chosen: candidates for a
+    # later round, which keeps this round's teacher comparable with the earlier rounds'
+    compared_prompts: tuple[str, ...] = ()
     # LoRA judge, per split
     lora: bool = True
     lora_epochs: float = 2.0
@@ -89,7 +92,7 @@ class CVConfig:
 
     def __post_init__(self):
         for name in ("seeds", "variants", "prompts", "assistant_objectives", "lora_variants",
-                     "baseline_variants"):
+                     "baseline_variants", "compared_prompts"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.judge_dimensions not in ("none", "esci", "all"):
             raise ValueError(f"judge_dimensions must be none, esci or all, got "

@@ -32,7 +32,7 @@ from bench.cv.config import CVConfig
 from components.contracts import read_jsonl
 from components.judge.backend import JudgeRequest
 from components.judge.labels import TeacherLabel, load_teacher_labels, save_teacher_labels
-from components.judge.rubric import RenderLimits, rubric_by_version
+from components.judge.rubric import DEFAULT_RUBRIC, RenderLimits, rubric_by_version
 
 FULL_FIELDS_LIMITS = RenderLimits(bullet_points=300)
 
@@ -127,7 +127,7 @@ def compare_prompts(config: CVConfig, work: Path, data: Data, judge=None):
     splits = load_splits(work)
     judgments = data.judgments
     reports, per_prompt = {}, {}
-    for prompt in config.prompts:
+    for prompt in (*config.prompts, *config.compared_prompts):
         if judge is None:
             judge = load_judge(config, prompt)
         else:
@@ -144,6 +144,8 @@ def compare_prompts(config: CVConfig, work: Path, data: Data, judge=None):
     chosen = max(config.prompts, key=lambda v: reports[v][select_on]["ndcg@10"])
     write_json(work / "judge" / "prompts.json", {"reports": reports, "chosen": chosen,
                                                  "chosen_on": f"seed13 {select_on} nDCG@10",
+                                                 "not_chosen_by_design": list(
+                                                     config.compared_prompts),
                                                  "per_query": per_prompt})
     return judge, chosen
 
@@ -243,6 +245,14 @@ def add_dimensions(judge, data: Data, labels: list[TeacherLabel], which: str, st
     todo = [i for i, lab in enumerate(labels) if lab.dimensions is None and lab.status == "ok"
             and (which == "all" or lab.query_id is not None)]
     log(f"dimensions: {len(todo)} pairs to ask ({which})")
+    rubric = getattr(judge, "rubric", None)
+    if todo and rubric is not None and rubric.instruction:
+        # the dimension questions need the plain system message (LocalJudge.judge_dimensions)
+        use_prompt(judge, DEFAULT_RUBRIC.version)
+        try:
+            return add_dimensions(judge, data, labels, which, store, chunk)
+        finally:
+            use_prompt(judge, rubric.version)
     start = time.perf_counter()
     for first in range(0, len(todo), chunk):
         part = todo[first:first + chunk]

@@ -50,12 +50,12 @@ from components.judge.dimensions import (
 from components.judge.reading import SoftLabel, grade_token_ids, soft_labels_from_logits
 from components.judge.rubric import (
     DEFAULT_RUBRIC,
-    SYSTEM_PROMPT,
     RenderLimits,
     Rubric,
     chat_messages,
     render_product,
     render_user_message,
+    system_prompt,
 )
 
 _MARK = "\u2063PAIR\u2063"  # placeholder that splits the rendered template into prefix/suffix
@@ -71,7 +71,7 @@ def split_template(tokenizer, limits: RenderLimits, rubric: Rubric) -> tuple[str
         text = tokenizer.apply_chat_template(messages, tokenize=False,
                                              add_generation_prompt=True)
     else:  # a base model: a plain-text frame
-        text = f"{SYSTEM_PROMPT}\n\n{_MARK}\n\nGrade:"
+        text = f"{system_prompt(rubric)}\n\n{_MARK}\n\nGrade:"
     prefix, _, rest = text.partition(_MARK)
     return prefix, rest
 
@@ -381,6 +381,10 @@ class LocalJudge:
         distinct item's product block runs once on top of the shared prefix's cache and
         each question pays only for its query line and question; without it every question
         runs as a whole prompt (the reference)."""
+        if self.rubric.instruction:
+            raise ValueError(f"{self.rubric.version} asks its question in the system message; "
+                             "the dimension questions are asked under the plain system message: "
+                             "switch the judge to a rubric without a shared instruction first")
         token_ids = self._dimension_ids(prompts)
         parts = [part for r in requests for part in self.dimension_parts(r, prompts)]
         batches = (self._shared_item_batches(parts) if self.prefix_cache

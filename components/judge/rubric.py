@@ -72,6 +72,9 @@ class Rubric:
     words: dict[str, str]
     layout: str = "query_first"      # "query_first" | "product_first"
     fields: tuple[str, ...] = PROMPT_FIELDS  # product fields
+    # the part of the question every pair shares, asked once in the system message (so it
+    # sits in the prefix every pair's cache reuses); "" for the rubrics that ask it per pair
+    instruction: str = ""
 
     def __post_init__(self) -> None:
         if self.answer_mode not in ("graded", "binary"):
@@ -107,8 +110,20 @@ EXACT_FULL = Rubric("rubric-v7-exact-full", "binary", EXACT_QUESTION, {"E": "Yes
                     layout="product_first",
                     fields=PROMPT_FIELDS)
 
+# v8: v6's question asked once, in the system message, and only its answer cue per pair. The
+# tokens a pair runs through the model are then its query line, the cue and the template's
+# tail (about 20 with Qwen's template, against 41 for v6 on the H200 run): the judge's
+# throughput lever of issue #9. The rule against the seller's text stays in the system
+# message, no longer restated right before the answer as v6 does: choose it only where the
+# injection bench (components/judge/injection.py) finds its flip rate acceptable.
+SHARED_INSTRUCTION = ("For each product and shopper's search query below, answer whether the "
+                      "product is relevant to the search query.")
+ANSWER_CUE = "Relevant? Answer Yes or No."
+SHARED = Rubric("rubric-v8-shared", "binary", ANSWER_CUE, {"E": "Yes", "I": "No"},
+                layout="product_first", fields=("title",), instruction=SHARED_INSTRUCTION)
+
 # Every named rubric, by version (the version stored with each judgment).
-RUBRICS: dict[str, Rubric] = {r.version: r for r in (GRADED, BINARY, EXACT, EXACT_FULL)}
+RUBRICS: dict[str, Rubric] = {r.version: r for r in (GRADED, BINARY, EXACT, EXACT_FULL, SHARED)}
 
 
 def rubric_by_version(version: str) -> Rubric:
@@ -208,8 +223,14 @@ def render_user_message(item: Item, keyphrase: str,
     return f"{parts[0]}\n{parts[1]}\n{rubric.question}"
 
 
+def system_prompt(rubric: Rubric = DEFAULT_RUBRIC) -> str:
+    """The system message: the rule against the seller's text, then the rubric's shared
+    instruction where it has one."""
+    return f"{SYSTEM_PROMPT}\n{rubric.instruction}" if rubric.instruction else SYSTEM_PROMPT
+
+
 def chat_messages(item: Item, keyphrase: str, limits: RenderLimits = DEFAULT_LIMITS,
                   rubric: Rubric = DEFAULT_RUBRIC) -> list[dict[str, str]]:
     """System rubric, then the pair: for chat endpoints and chat templates."""
-    return [{"role": "system", "content": SYSTEM_PROMPT},
+    return [{"role": "system", "content": system_prompt(rubric)},
             {"role": "user", "content": render_user_message(item, keyphrase, limits, rubric)}]

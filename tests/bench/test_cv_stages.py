@@ -258,3 +258,34 @@ def test_dimension_answers_join_the_esci_pairs_labels_once(tmp_path, data, confi
     assert quality["per_dimension"]["brand"]["n"] == 0  # never answered: not read as "no"
     with pytest.raises(ValueError, match="judge_dimensions"):
         replace(config, judge_dimensions="some")
+
+
+def test_compared_prompts_are_measured_but_never_chosen(tmp_path, data, config, monkeypatch):
+    import bench.cv.judging as judging
+    from bench.cv.common import make_splits, write_json
+
+    work = tmp_path / "work"
+    splits = make_splits(data.query_text, n_folds=3, seed=13, seed13=True)
+    write_json(work / "prepare" / "splits.json", {n: s.to_dict() for n, s in splits.items()})
+
+    class PromptJudge(_CountingJudge):
+        def judge(self, requests):  # v6 ties every pair, v7 finds E∪S, v8 also E over S
+            grade = {j.item_id + j.query: j.grade for j in data.judgments}
+            weights = {"rubric-v6": (0.0, 0.0), "rubric-v7-exact": (0.2, 0.0),
+                       "rubric-v8-shared": (0.2, 0.2)}[self.prompt_version]
+            return [SoftLabel("ok", {"E": p, "S": 0.0, "C": 0.0, "I": 1 - p}) for p in
+                    (0.5 + weights[0] * (g in "ES") + weights[1] * (g == "E")
+                     for g in (grade[r.item.item_id + r.keyphrase] for r in requests))]
+
+    monkeypatch.setattr(judging, "use_prompt",
+                        lambda judge, prompt: setattr(judge, "prompt_version", prompt))
+    config = replace(config, prompts=("rubric-v6", "rubric-v7-exact"),
+                     compared_prompts=("rubric-v8-shared",))
+    _, chosen = judging.compare_prompts(config, work, data, PromptJudge())
+    report = read_json(work / "judge" / "prompts.json")
+    assert set(report["reports"]) == {"rubric-v6", "rubric-v7-exact", "rubric-v8-shared"}
+    assert report["reports"]["rubric-v8-shared"]["validation"]["ndcg@10"] > \
+        report["reports"]["rubric-v7-exact"]["validation"]["ndcg@10"]
+    best = max(config.prompts, key=lambda v: report["reports"][v]["validation"]["ndcg@10"])
+    assert chosen == report["chosen"] == best  # the best of `prompts` only
+    assert report["not_chosen_by_design"] == ["rubric-v8-shared"]

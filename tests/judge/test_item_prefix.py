@@ -19,6 +19,7 @@ from components.judge.rubric import (
     EXACT_FULL,
     EXACT_FULL_LIMITS,
     GRADED,
+    SHARED,
     RenderLimits,
     render_user_message,
 )
@@ -106,7 +107,8 @@ def tiny_qwen_dir(qwen_tokenizer, tmp_path_factory):
 
 
 @pytest.mark.parametrize("rubric,limits", [(BINARY, RenderLimits()), (EXACT, RenderLimits()),
-                                           (EXACT_FULL, EXACT_FULL_LIMITS)])
+                                           (EXACT_FULL, EXACT_FULL_LIMITS),
+                                           (SHARED, RenderLimits())])
 def test_split_tokenizes_like_the_whole_prompt_smollm2(tiny_judge_dir, rubric, limits):
     from transformers import AutoTokenizer
     tokenizer = AutoTokenizer.from_pretrained(tiny_judge_dir)
@@ -114,7 +116,8 @@ def test_split_tokenizes_like_the_whole_prompt_smollm2(tiny_judge_dir, rubric, l
 
 
 @pytest.mark.parametrize("rubric,limits", [(BINARY, RenderLimits()), (EXACT, RenderLimits()),
-                                           (EXACT_FULL, EXACT_FULL_LIMITS)])
+                                           (EXACT_FULL, EXACT_FULL_LIMITS),
+                                           (SHARED, RenderLimits())])
 def test_split_tokenizes_like_the_whole_prompt_qwen(qwen_tokenizer, rubric, limits):
     _assert_split_tokenizes_like_the_whole(qwen_tokenizer, rubric, limits, _requests())
 
@@ -159,6 +162,14 @@ def test_item_prefix_equals_unshared_with_bullet_points(tiny_judge_dir):
 
 def test_item_prefix_equals_unshared_on_qwen_template(tiny_qwen_dir):
     _check_equivalence(tiny_qwen_dir, BINARY, RenderLimits(), 4, 2)
+
+
+def test_item_prefix_equals_unshared_with_the_question_in_the_prefix(tiny_qwen_dir):
+    shared, _ = _check_equivalence(tiny_qwen_dir, SHARED, RenderLimits(), 4, 2)
+    assert SHARED.instruction in shared.prefix_text  # asked once, in the cached prefix
+    assert SHARED.instruction not in shared.suffix_text(_requests()[0])
+    with pytest.raises(ValueError, match="system message"):
+        shared.judge_dimensions(_requests()[:1])
 
 
 def test_item_prefix_runs_each_item_once(tiny_judge_dir):
