@@ -11,6 +11,10 @@
    concurrency sweep; its best QPS over the direct bound is the ratio.
 3. The direct bound again, so the ratio can be read against how much the machine's load moved.
 
+``--tokenize gateway,triton`` measures each embedding path of the gateway that way, one after
+the other (``KPDISTILL_GATEWAY_TOKENIZE``: the gateway tokenizes and calls ``encoder`` on ids,
+or sends texts to ``embed_text``); ``cpu.*`` are the default path's figures.
+
 With ``--levers``: each lever's speed (direct titles/s) and its quality cost, nDCG@10 of the
 30 test queries (seed-13 split, human ESCI labels) with the item side embedded as that lever
 serves it and the keyphrases as the index holds them (fp32, full length): int8 dynamic
@@ -253,8 +257,15 @@ def gateway_sweep(stack, requests, levels: Sequence[int], seconds: float) -> lis
     return rows
 
 
+def default_tokenize() -> str:
+    from serving.gateway.settings import GatewaySettings
+
+    return GatewaySettings.model_fields["tokenize"].default
+
+
 def measure(repository: Path, index_uri: str, texts: list[str], requests, levels: Sequence[int],
-            seconds: float, direct_seconds: float, search_backend: str, log_dir: Path) -> dict:
+            seconds: float, direct_seconds: float, search_backend: str, log_dir: Path,
+            tokenize: str | None = None) -> dict:
     """Direct bound, gateway sweep, direct bound again: one variant, one run."""
     from serving.gateway.stack import ServingStack
 
@@ -264,8 +275,9 @@ def measure(repository: Path, index_uri: str, texts: list[str], requests, levels
     print(f"  direct (tokenizer + ONNX Runtime, {before['processes']} process(es) x "
           f"{before['threads_per_process']} thread(s)): {before['titles_per_s_by_batch']} "
           f"titles/s by batch; load {before['load_average']}", flush=True)
-    with ServingStack(repository, index_uri, log_dir=log_dir,
-                      search_backend=search_backend) as stack:
+    tokenize = tokenize or default_tokenize()
+    with ServingStack(repository, index_uri, log_dir=log_dir, search_backend=search_backend,
+                      tokenize=tokenize) as stack:
         sweep = gateway_sweep(stack, requests, levels, seconds)
     after = direct_bound(encoder, texts, direct_seconds)
     print(f"  direct again: {after['titles_per_s_by_batch']} titles/s by batch; "
@@ -281,7 +293,7 @@ def measure(repository: Path, index_uri: str, texts: list[str], requests, levels
         "encoder": {"precision": encoder["precision"], "max_length": encoder["max_length"],
                     "instances": encoder["instances"],
                     "intra_op_threads": encoder["intra_op_threads"], "threads": threads},
-        "search_backend": search_backend,
+        "search_backend": search_backend, "tokenize": tokenize,
         "direct_before": before, "direct_after": after,
         "direct_titles_per_s": bound,
         "best_qps": best["qps"], "best_concurrency": best["concurrency"],
@@ -375,7 +387,8 @@ def markdown(cpu: dict) -> str:
              f"Command: `{cpu['command']}`  ", f"Hardware: {cpu['hardware']}  ",
              f"Served: {enc['precision']} student, token cap {enc['max_length']}, "
              f"{enc['instances']} encoder instance(s) x {enc['intra_op_threads'] or 'all'} "
-             f"intra-op threads, search `{d['search_backend']}`.", "",
+             f"intra-op threads, search `{d['search_backend']}`, tokenized in the "
+             f"`{d.get('tokenize', 'triton')}`.", "",
              f"- direct bound (tokenizer + ONNX Runtime called in "
              f"{d['direct_before']['processes']} process(es) x "
              f"{d['direct_before']['threads_per_process']} thread(s), like the served encoder's "
@@ -400,6 +413,21 @@ def markdown(cpu: dict) -> str:
                      f"{r['errors']} | {r['stage_mean_ms']['embed']} | "
                      f"{r['stage_mean_ms']['search']} | {r['cpu_ms_per_call']['gateway']} | "
                      f"{r['cpu_ms_per_call']['triton']} | {r['load_average']} |")
+    if cpu.get("tokenize_paths"):
+        lines += ["", "### Where item texts are tokenized (same run, one path after the other)",
+                  "", "`gateway`: the gateway tokenizes (Rust `tokenizers`, the served files and "
+                  "cap) and calls `encoder` on token ids; `triton`: texts go to the `embed_text` "
+                  "ensemble (Python-backend tokenizer, then `encoder`).", "",
+                  "| tokenized in | direct titles/s | best QPS | at concurrency | ratio | "
+                  "embed ms | gateway CPU ms/call | Triton CPU ms/call | CPU-cost ratio |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, v in cpu["tokenize_paths"].items():
+            best = next(r for r in v["sweep"] if r["concurrency"] == v["best_concurrency"])
+            lines.append(f"| {name} | {v['direct_titles_per_s']} | {v['best_qps']} | "
+                         f"{v['best_concurrency']} | {v['ratio_to_direct']} | "
+                         f"{best['stage_mean_ms']['embed']} | "
+                         f"{best['cpu_ms_per_call']['gateway']} | "
+                         f"{best['cpu_ms_per_call']['triton']} | {v['cpu_cost_ratio']} |")
     if cpu.get("levers"):
         lines += ["", "### Levers: quality cost (nDCG@10, 30 test queries) and direct speed", "",
                   "Item side embedded as the lever serves it; keyphrases as the index holds "
@@ -465,6 +493,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--duration", type=float, default=5.0, help="seconds per concurrency level")
     p.add_argument("--direct-seconds", type=float, default=3.0, help="seconds per direct batch")
     p.add_argument("--search-backend", default="auto", choices=("auto", "exact", "milvus"))
+    p.add_argument("--tokenize", default="",
+                   help="embedding paths to measure, e.g. gateway,triton (default: the "
+                        "gateway's default path only; cpu.* always come from the default)")
     p.add_argument("--levers", action="store_true", help="also measure each lever")
     p.add_argument("--lever-caps", default="128,64,48", help="token caps of the quality levers")
     p.add_argument("--lever-cap", type=int, default=48,
@@ -483,12 +514,22 @@ def main(argv: list[str] | None = None) -> dict:
     command = args.command or "python -m bench.serving.cpu_bound " + shlex.join(
         argv if argv is not None else sys.argv[1:])
     print(f"CPU bound of {repository} ({hardware()}); load {load_text()}", flush=True)
-    default = measure(repository, index_uri, texts, requests, levels, args.duration,
-                      args.direct_seconds, args.search_backend, work / "logs")
+    paths = [t for t in args.tokenize.split(",") if t] or [default_tokenize()]
+    measured = {}
+    for path in paths:
+        print(f"Tokenized in the {path}", flush=True)
+        measured[path] = measure(repository, index_uri, texts, requests, levels, args.duration,
+                                 args.direct_seconds, args.search_backend, work / f"logs-{path}",
+                                 tokenize=path)
+    default = measured.get(default_tokenize()) or measure(
+        repository, index_uri, texts, requests, levels, args.duration, args.direct_seconds,
+        args.search_backend, work / "logs")
     cpu = {"command": command, "hardware": hardware(),
            "direct_titles_per_s": default["direct_titles_per_s"],
            "best_qps": default["best_qps"], "ratio_to_direct": default["ratio_to_direct"],
            "default": default}
+    if len(measured) > 1:
+        cpu["tokenize_paths"] = measured
     print(f"CPU: direct bound {cpu['direct_titles_per_s']} titles/s, gateway best "
           f"{cpu['best_qps']} QPS at concurrency {default['best_concurrency']}: ratio "
           f"{cpu['ratio_to_direct']}", flush=True)
