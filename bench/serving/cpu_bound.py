@@ -108,6 +108,7 @@ def repository_encoder(repository: Path) -> dict:
             "max_length": int(_param(tok_cfg, "max_length") or 128),
             "onnx": onnx_path, "instances": instances,
             "intra_op_threads": int(_param(enc_cfg, "intra_op_threads") or 0),
+            "max_padding_share": _param(enc_cfg, "max_padding_share"),
             "precision": parity.get("precision", "fp32")}
 
 
@@ -292,7 +293,8 @@ def measure(repository: Path, index_uri: str, texts: list[str], requests, levels
     return {
         "encoder": {"precision": encoder["precision"], "max_length": encoder["max_length"],
                     "instances": encoder["instances"],
-                    "intra_op_threads": encoder["intra_op_threads"], "threads": threads},
+                    "intra_op_threads": encoder["intra_op_threads"], "threads": threads,
+                    "max_padding_share": encoder.get("max_padding_share")},
         "search_backend": search_backend, "tokenize": tokenize,
         "direct_before": before, "direct_after": after,
         "direct_titles_per_s": bound,
@@ -305,6 +307,20 @@ def measure(repository: Path, index_uri: str, texts: list[str], requests, levels
 
 
 # --- levers ----------------------------------------------------------------------------------
+def merged_batches_repository(base: Path, out: Path) -> Path:
+    """A copy of ``base`` whose student encoder runs each batch Triton hands it as one padded
+    batch (no ``max_padding_share``: the encoder before length grouping)."""
+    import shutil
+
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(base, out, symlinks=True)
+    config = out / "encoder" / "config.pbtxt"
+    config.write_text("".join(line for line in config.read_text().splitlines(keepends=True)
+                              if '"max_padding_share"' not in line))
+    return out
+
+
 def variant_repository(base: Path, out: Path, onnx_path: Path, precision: str, max_length: int,
                        instances: int, threads: int) -> Path:
     """A copy of ``base`` serving ``onnx_path`` with the tokenizer's cap and the encoder's
@@ -387,8 +403,9 @@ def markdown(cpu: dict) -> str:
              f"Command: `{cpu['command']}`  ", f"Hardware: {cpu['hardware']}  ",
              f"Served: {enc['precision']} student, token cap {enc['max_length']}, "
              f"{enc['instances']} encoder instance(s) x {enc['intra_op_threads'] or 'all'} "
-             f"intra-op threads, search `{d['search_backend']}`, tokenized in the "
-             f"`{d.get('tokenize', 'triton')}`.", "",
+             f"intra-op threads, merged batches run in length groups (max padding share "
+             f"{enc.get('max_padding_share') or 'none: unsplit'}), search "
+             f"`{d['search_backend']}`, tokenized in the `{d.get('tokenize', 'triton')}`.", "",
              f"- direct bound (tokenizer + ONNX Runtime called in "
              f"{d['direct_before']['processes']} process(es) x "
              f"{d['direct_before']['threads_per_process']} thread(s), like the served encoder's "
@@ -414,11 +431,12 @@ def markdown(cpu: dict) -> str:
                      f"{r['stage_mean_ms']['search']} | {r['cpu_ms_per_call']['gateway']} | "
                      f"{r['cpu_ms_per_call']['triton']} | {r['load_average']} |")
     if cpu.get("tokenize_paths"):
-        lines += ["", "### Where item texts are tokenized (same run, one path after the other)",
+        lines += ["", "### The embedding paths (same run, one after the other)",
                   "", "`gateway`: the gateway tokenizes (Rust `tokenizers`, the served files and "
                   "cap) and calls `encoder` on token ids; `triton`: texts go to the `embed_text` "
-                  "ensemble (Python-backend tokenizer, then `encoder`).", "",
-                  "| tokenized in | direct titles/s | best QPS | at concurrency | ratio | "
+                  "ensemble (Python-backend tokenizer, then `encoder`); \"merged batches\": "
+                  "the encoder runs each batch Triton hands it padded to its longest row.", "",
+                  "| path | direct titles/s | best QPS | at concurrency | ratio | "
                   "embed ms | gateway CPU ms/call | Triton CPU ms/call | CPU-cost ratio |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for name, v in cpu["tokenize_paths"].items():
@@ -496,6 +514,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--tokenize", default="",
                    help="embedding paths to measure, e.g. gateway,triton (default: the "
                         "gateway's default path only; cpu.* always come from the default)")
+    p.add_argument("--before", action="store_true",
+                   help="also measure the previous default (texts to embed_text, the encoder "
+                        "running merged batches unsplit) in the same run")
     p.add_argument("--levers", action="store_true", help="also measure each lever")
     p.add_argument("--lever-caps", default="128,64,48", help="token caps of the quality levers")
     p.add_argument("--lever-cap", type=int, default=48,
@@ -521,6 +542,12 @@ def main(argv: list[str] | None = None) -> dict:
         measured[path] = measure(repository, index_uri, texts, requests, levels, args.duration,
                                  args.direct_seconds, args.search_backend, work / f"logs-{path}",
                                  tokenize=path)
+    if args.before:
+        print("Before: tokenized in Triton, merged batches unsplit", flush=True)
+        measured["triton, merged batches (before)"] = measure(
+            merged_batches_repository(repository, work / "repo-merged"), index_uri, texts,
+            requests, levels, args.duration, args.direct_seconds, args.search_backend,
+            work / "logs-before", tokenize="triton")
     default = measured.get(default_tokenize()) or measure(
         repository, index_uri, texts, requests, levels, args.duration, args.direct_seconds,
         args.search_backend, work / "logs")
