@@ -112,6 +112,7 @@ class TritonModelClient:
         self.not_ready_reason = ""
         self._configs: dict[str, dict] = {}
         self._tokenizer: ItemTokenizer | None = None
+        self._tokenizer_lock = asyncio.Lock()  # calls arriving together load it once
         self._client = triton_aio.InferenceServerClient(url, channel_args=CHANNEL_ARGS)
 
     @property
@@ -183,24 +184,27 @@ class TritonModelClient:
     async def item_tokenizer(self, timeout_s: float = 1.0) -> ItemTokenizer:
         """The gateway's tokenizer, cut at the served tokenizer's ``max_length`` and giving
         the encoder's id type (both read from Triton once)."""
-        if self._tokenizer is None:
-            served = await self.model_config(TOKENIZER_MODEL, timeout_s)
-            encoder = await self.model_config(self.encoder_model, timeout_s)
-            if served is None or encoder is None:
-                raise BackendUnavailable("triton", f"cannot read the configs of "
-                                         f"{TOKENIZER_MODEL} and {self.encoder_model} at "
-                                         f"{self.url}")
-            max_length = int(served.get("parameters", {}).get("max_length", {})
-                             .get("string_value", 0) or 0)
-            id_type = next((i.get("data_type") for i in encoder.get("input", [])
-                            if i.get("name") == ENCODER_INPUTS[0]), "TYPE_INT64")
-            try:
-                self._tokenizer = ItemTokenizer(
-                    self.tokenizer_dir, max_length,
-                    "int32" if id_type == "TYPE_INT32" else "int64")
-            except (OSError, ValueError) as err:
-                raise BackendUnavailable("tokenizer", str(err)) from err
-        return self._tokenizer
+        async with self._tokenizer_lock:
+            tokenizer = self._tokenizer
+            if tokenizer is None:
+                tokenizer = self._tokenizer = await self._load_tokenizer(timeout_s)
+        return tokenizer
+
+    async def _load_tokenizer(self, timeout_s: float) -> ItemTokenizer:
+        served = await self.model_config(TOKENIZER_MODEL, timeout_s)
+        encoder = await self.model_config(self.encoder_model, timeout_s)
+        if served is None or encoder is None:
+            raise BackendUnavailable("triton", f"cannot read the configs of {TOKENIZER_MODEL} "
+                                     f"and {self.encoder_model} at {self.url}")
+        max_length = int(served.get("parameters", {}).get("max_length", {})
+                         .get("string_value", 0) or 0)
+        id_type = next((i.get("data_type") for i in encoder.get("input", [])
+                        if i.get("name") == ENCODER_INPUTS[0]), "TYPE_INT64")
+        try:
+            return ItemTokenizer(self.tokenizer_dir, max_length,
+                                 "int32" if id_type == "TYPE_INT32" else "int64")
+        except (OSError, ValueError) as err:
+            raise BackendUnavailable("tokenizer", str(err)) from err
 
     async def batch_size(self, model: str, timeout_s: float = 1.0) -> int:
         """Rows per request: the setting, lowered to the model's ``max_batch_size``."""
