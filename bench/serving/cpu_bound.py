@@ -445,9 +445,25 @@ def markdown(cpu: dict) -> str:
                          f"{v['best_concurrency']} | {v['ratio_to_direct']} | "
                          f"{best['stage_mean_ms']['embed']} | "
                          f"{best['cpu_ms_per_call']['gateway']} | "
-                         f"{best['cpu_ms_per_call']['triton']} | {v['cpu_cost_ratio']} |")
+                         f"{best['cpu_ms_per_call']['triton']} | {v.get('cpu_cost_ratio', '—')} |")
+    if cpu.get("tokenize_ab"):
+        ab = cpu["tokenize_ab"]
+        lines += ["", "### The two tokenize paths side by side (one Triton, a gateway each, "
+                  f"{ab['rounds']} rounds of {ab['seconds_per_burst']:g} s bursts at "
+                  f"concurrency {ab['concurrency']}, alternating)", "",
+                  "| tokenized in | mean QPS | gateway CPU ms/call | Triton CPU ms/call | "
+                  "stack CPU ms/call | loads |", "|---|---:|---:|---:|---:|---|"]
+        for path, v in ab["paths"].items():
+            m = v["mean"]
+            loads = "; ".join(b["load_average"].split(" / ")[0] for b in v["bursts"])
+            lines.append(f"| {path} | {m['qps']} | {m['gateway_cpu_ms_per_call']} | "
+                         f"{m['triton_cpu_ms_per_call']} | {m['stack_cpu_ms_per_call']} | "
+                         f"{loads} |")
     if cpu.get("levers"):
         lines += ["", "### Levers: quality cost (nDCG@10, 30 test queries) and direct speed", "",
+                  f"Measured by `{cpu.get('levers_command', cpu['command'])}` (an earlier run "
+                  "than the figures above, with the code of that time)." if
+                  cpu.get("levers_command") else f"Measured by `{cpu['command']}`.", "",
                   "Item side embedded as the lever serves it; keyphrases as the index holds "
                   "them (fp32, cap 128); \"both sides\": keyphrases embedded the same way too.",
                   "", "| precision | token cap | nDCG@10 | Δ vs fp32/128 | both sides | "
@@ -483,8 +499,9 @@ def write_results(cpu: dict, out: Path) -> None:
     path = out / "gateway.json"
     result = json.loads(path.read_text()) if path.is_file() else {}
     old = result.get("cpu", {})
-    if "levers" not in cpu and "levers" in old:
-        cpu = {**cpu, "levers": old["levers"]}  # a plain run keeps the last levers run
+    if "levers" not in cpu and "levers" in old:  # a plain run keeps the last levers run
+        cpu = {**cpu, "levers": old["levers"],
+               "levers_command": old.get("levers_command", old.get("command"))}
     result["cpu"] = cpu
     path.write_text(json.dumps(result, indent=2) + "\n")
     md = out / "gateway.md"
@@ -517,6 +534,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--before", action="store_true",
                    help="also measure the previous default (texts to embed_text, the encoder "
                         "running merged batches unsplit) in the same run")
+    p.add_argument("--ab-rounds", type=int, default=0,
+                   help="also run both tokenize paths side by side: this many rounds of "
+                        "alternating bursts at the highest --concurrency level")
     p.add_argument("--levers", action="store_true", help="also measure each lever")
     p.add_argument("--lever-caps", default="128,64,48", help="token caps of the quality levers")
     p.add_argument("--lever-cap", type=int, default=48,
@@ -557,6 +577,12 @@ def main(argv: list[str] | None = None) -> dict:
            "default": default}
     if len(measured) > 1:
         cpu["tokenize_paths"] = measured
+    if args.ab_rounds:
+        print("Tokenize paths side by side", flush=True)
+        from bench.serving.tokenize_ab import tokenize_ab
+
+        cpu["tokenize_ab"] = tokenize_ab(repository, index_uri, requests, max(levels),
+                                         args.duration, args.ab_rounds, work)
     print(f"CPU: direct bound {cpu['direct_titles_per_s']} titles/s, gateway best "
           f"{cpu['best_qps']} QPS at concurrency {default['best_concurrency']}: ratio "
           f"{cpu['ratio_to_direct']}", flush=True)
