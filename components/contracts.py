@@ -102,6 +102,9 @@ def category_filter(category: str | None) -> str:
 EMBED_MODEL = "embed_text"       # TEXT (BYTES) -> embedding (FP32, L2-normalised)
 EMBED_INPUT = "TEXT"
 EMBED_OUTPUT = "embedding"
+TOKENIZER_MODEL = "tokenizer"   # TEXT (BYTES) -> input_ids, attention_mask; parameter max_length
+ENCODER_MODEL = "encoder"       # input_ids, attention_mask -> embedding (the student)
+ENCODER_INPUTS = ("input_ids", "attention_mask")
 SCORE_MODEL = "score_pairs"      # ITEM_TEXT, KEYPHRASE (BYTES) -> score (P(relevant))
 SCORE_ITEM_INPUT = "ITEM_TEXT"
 SCORE_KEYPHRASE_INPUT = "KEYPHRASE"

@@ -11,6 +11,10 @@
    concurrency sweep; its best QPS over the direct bound is the ratio.
 3. The direct bound again, so the ratio can be read against how much the machine's load moved.
 
+``--tokenize gateway,triton`` measures each embedding path of the gateway that way, one after
+the other (``KPDISTILL_GATEWAY_TOKENIZE``: the gateway tokenizes and calls ``encoder`` on ids,
+or sends texts to ``embed_text``); ``cpu.*`` are the default path's figures.
+
 With ``--levers``: each lever's speed (direct titles/s) and its quality cost, nDCG@10 of the
 30 test queries (seed-13 split, human ESCI labels) with the item side embedded as that lever
 serves it and the keyphrases as the index holds them (fp32, full length): int8 dynamic
@@ -104,6 +108,7 @@ def repository_encoder(repository: Path) -> dict:
             "max_length": int(_param(tok_cfg, "max_length") or 128),
             "onnx": onnx_path, "instances": instances,
             "intra_op_threads": int(_param(enc_cfg, "intra_op_threads") or 0),
+            "max_padding_share": _param(enc_cfg, "max_padding_share"),
             "precision": parity.get("precision", "fp32")}
 
 
@@ -253,8 +258,15 @@ def gateway_sweep(stack, requests, levels: Sequence[int], seconds: float) -> lis
     return rows
 
 
+def default_tokenize() -> str:
+    from serving.gateway.settings import GatewaySettings
+
+    return GatewaySettings.model_fields["tokenize"].default
+
+
 def measure(repository: Path, index_uri: str, texts: list[str], requests, levels: Sequence[int],
-            seconds: float, direct_seconds: float, search_backend: str, log_dir: Path) -> dict:
+            seconds: float, direct_seconds: float, search_backend: str, log_dir: Path,
+            tokenize: str | None = None) -> dict:
     """Direct bound, gateway sweep, direct bound again: one variant, one run."""
     from serving.gateway.stack import ServingStack
 
@@ -264,8 +276,9 @@ def measure(repository: Path, index_uri: str, texts: list[str], requests, levels
     print(f"  direct (tokenizer + ONNX Runtime, {before['processes']} process(es) x "
           f"{before['threads_per_process']} thread(s)): {before['titles_per_s_by_batch']} "
           f"titles/s by batch; load {before['load_average']}", flush=True)
-    with ServingStack(repository, index_uri, log_dir=log_dir,
-                      search_backend=search_backend) as stack:
+    tokenize = tokenize or default_tokenize()
+    with ServingStack(repository, index_uri, log_dir=log_dir, search_backend=search_backend,
+                      tokenize=tokenize) as stack:
         sweep = gateway_sweep(stack, requests, levels, seconds)
     after = direct_bound(encoder, texts, direct_seconds)
     print(f"  direct again: {after['titles_per_s_by_batch']} titles/s by batch; "
@@ -280,8 +293,9 @@ def measure(repository: Path, index_uri: str, texts: list[str], requests, levels
     return {
         "encoder": {"precision": encoder["precision"], "max_length": encoder["max_length"],
                     "instances": encoder["instances"],
-                    "intra_op_threads": encoder["intra_op_threads"], "threads": threads},
-        "search_backend": search_backend,
+                    "intra_op_threads": encoder["intra_op_threads"], "threads": threads,
+                    "max_padding_share": encoder.get("max_padding_share")},
+        "search_backend": search_backend, "tokenize": tokenize,
         "direct_before": before, "direct_after": after,
         "direct_titles_per_s": bound,
         "best_qps": best["qps"], "best_concurrency": best["concurrency"],
@@ -293,6 +307,20 @@ def measure(repository: Path, index_uri: str, texts: list[str], requests, levels
 
 
 # --- levers ----------------------------------------------------------------------------------
+def merged_batches_repository(base: Path, out: Path) -> Path:
+    """A copy of ``base`` whose student encoder runs each batch Triton hands it as one padded
+    batch (no ``max_padding_share``: the encoder before length grouping)."""
+    import shutil
+
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(base, out, symlinks=True)
+    config = out / "encoder" / "config.pbtxt"
+    config.write_text("".join(line for line in config.read_text().splitlines(keepends=True)
+                              if '"max_padding_share"' not in line))
+    return out
+
+
 def variant_repository(base: Path, out: Path, onnx_path: Path, precision: str, max_length: int,
                        instances: int, threads: int) -> Path:
     """A copy of ``base`` serving ``onnx_path`` with the tokenizer's cap and the encoder's
@@ -375,7 +403,9 @@ def markdown(cpu: dict) -> str:
              f"Command: `{cpu['command']}`  ", f"Hardware: {cpu['hardware']}  ",
              f"Served: {enc['precision']} student, token cap {enc['max_length']}, "
              f"{enc['instances']} encoder instance(s) x {enc['intra_op_threads'] or 'all'} "
-             f"intra-op threads, search `{d['search_backend']}`.", "",
+             f"intra-op threads, merged batches run in length groups (max padding share "
+             f"{enc.get('max_padding_share') or 'none: unsplit'}), search "
+             f"`{d['search_backend']}`, tokenized in the `{d.get('tokenize', 'triton')}`.", "",
              f"- direct bound (tokenizer + ONNX Runtime called in "
              f"{d['direct_before']['processes']} process(es) x "
              f"{d['direct_before']['threads_per_process']} thread(s), like the served encoder's "
@@ -400,8 +430,40 @@ def markdown(cpu: dict) -> str:
                      f"{r['errors']} | {r['stage_mean_ms']['embed']} | "
                      f"{r['stage_mean_ms']['search']} | {r['cpu_ms_per_call']['gateway']} | "
                      f"{r['cpu_ms_per_call']['triton']} | {r['load_average']} |")
+    if cpu.get("tokenize_paths"):
+        lines += ["", "### The embedding paths (same run, one after the other)",
+                  "", "`gateway`: the gateway tokenizes (Rust `tokenizers`, the served files and "
+                  "cap) and calls `encoder` on token ids; `triton`: texts go to the `embed_text` "
+                  "ensemble (Python-backend tokenizer, then `encoder`); \"merged batches\": "
+                  "the encoder runs each batch Triton hands it padded to its longest row.", "",
+                  "| path | direct titles/s | best QPS | at concurrency | ratio | "
+                  "embed ms | gateway CPU ms/call | Triton CPU ms/call | CPU-cost ratio |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, v in cpu["tokenize_paths"].items():
+            best = next(r for r in v["sweep"] if r["concurrency"] == v["best_concurrency"])
+            lines.append(f"| {name} | {v['direct_titles_per_s']} | {v['best_qps']} | "
+                         f"{v['best_concurrency']} | {v['ratio_to_direct']} | "
+                         f"{best['stage_mean_ms']['embed']} | "
+                         f"{best['cpu_ms_per_call']['gateway']} | "
+                         f"{best['cpu_ms_per_call']['triton']} | {v.get('cpu_cost_ratio', '—')} |")
+    if cpu.get("tokenize_ab"):
+        ab = cpu["tokenize_ab"]
+        lines += ["", "### The two tokenize paths side by side (one Triton, a gateway each, "
+                  f"{ab['rounds']} rounds of {ab['seconds_per_burst']:g} s bursts at "
+                  f"concurrency {ab['concurrency']}, alternating)", "",
+                  "| tokenized in | mean QPS | gateway CPU ms/call | Triton CPU ms/call | "
+                  "stack CPU ms/call | loads |", "|---|---:|---:|---:|---:|---|"]
+        for path, v in ab["paths"].items():
+            m = v["mean"]
+            loads = "; ".join(b["load_average"].split(" / ")[0] for b in v["bursts"])
+            lines.append(f"| {path} | {m['qps']} | {m['gateway_cpu_ms_per_call']} | "
+                         f"{m['triton_cpu_ms_per_call']} | {m['stack_cpu_ms_per_call']} | "
+                         f"{loads} |")
     if cpu.get("levers"):
         lines += ["", "### Levers: quality cost (nDCG@10, 30 test queries) and direct speed", "",
+                  f"Measured by `{cpu.get('levers_command', cpu['command'])}` (an earlier run "
+                  "than the figures above, with the code of that time)." if
+                  cpu.get("levers_command") else f"Measured by `{cpu['command']}`.", "",
                   "Item side embedded as the lever serves it; keyphrases as the index holds "
                   "them (fp32, cap 128); \"both sides\": keyphrases embedded the same way too.",
                   "", "| precision | token cap | nDCG@10 | Δ vs fp32/128 | both sides | "
@@ -437,8 +499,9 @@ def write_results(cpu: dict, out: Path) -> None:
     path = out / "gateway.json"
     result = json.loads(path.read_text()) if path.is_file() else {}
     old = result.get("cpu", {})
-    if "levers" not in cpu and "levers" in old:
-        cpu = {**cpu, "levers": old["levers"]}  # a plain run keeps the last levers run
+    if "levers" not in cpu and "levers" in old:  # a plain run keeps the last levers run
+        cpu = {**cpu, "levers": old["levers"],
+               "levers_command": old.get("levers_command", old.get("command"))}
     result["cpu"] = cpu
     path.write_text(json.dumps(result, indent=2) + "\n")
     md = out / "gateway.md"
@@ -465,6 +528,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--duration", type=float, default=5.0, help="seconds per concurrency level")
     p.add_argument("--direct-seconds", type=float, default=3.0, help="seconds per direct batch")
     p.add_argument("--search-backend", default="auto", choices=("auto", "exact", "milvus"))
+    p.add_argument("--tokenize", default="",
+                   help="embedding paths to measure, e.g. gateway,triton (default: the "
+                        "gateway's default path only; cpu.* always come from the default)")
+    p.add_argument("--before", action="store_true",
+                   help="also measure the previous default (texts to embed_text, the encoder "
+                        "running merged batches unsplit) in the same run")
+    p.add_argument("--ab-rounds", type=int, default=0,
+                   help="also run both tokenize paths side by side: this many rounds of "
+                        "alternating bursts at the highest --concurrency level")
     p.add_argument("--levers", action="store_true", help="also measure each lever")
     p.add_argument("--lever-caps", default="128,64,48", help="token caps of the quality levers")
     p.add_argument("--lever-cap", type=int, default=48,
@@ -483,12 +555,34 @@ def main(argv: list[str] | None = None) -> dict:
     command = args.command or "python -m bench.serving.cpu_bound " + shlex.join(
         argv if argv is not None else sys.argv[1:])
     print(f"CPU bound of {repository} ({hardware()}); load {load_text()}", flush=True)
-    default = measure(repository, index_uri, texts, requests, levels, args.duration,
-                      args.direct_seconds, args.search_backend, work / "logs")
+    paths = [t for t in args.tokenize.split(",") if t] or [default_tokenize()]
+    measured = {}
+    for path in paths:
+        print(f"Tokenized in the {path}", flush=True)
+        measured[path] = measure(repository, index_uri, texts, requests, levels, args.duration,
+                                 args.direct_seconds, args.search_backend, work / f"logs-{path}",
+                                 tokenize=path)
+    if args.before:
+        print("Before: tokenized in Triton, merged batches unsplit", flush=True)
+        measured["triton, merged batches (before)"] = measure(
+            merged_batches_repository(repository, work / "repo-merged"), index_uri, texts,
+            requests, levels, args.duration, args.direct_seconds, args.search_backend,
+            work / "logs-before", tokenize="triton")
+    default = measured.get(default_tokenize()) or measure(
+        repository, index_uri, texts, requests, levels, args.duration, args.direct_seconds,
+        args.search_backend, work / "logs")
     cpu = {"command": command, "hardware": hardware(),
            "direct_titles_per_s": default["direct_titles_per_s"],
            "best_qps": default["best_qps"], "ratio_to_direct": default["ratio_to_direct"],
            "default": default}
+    if len(measured) > 1:
+        cpu["tokenize_paths"] = measured
+    if args.ab_rounds:
+        print("Tokenize paths side by side", flush=True)
+        from bench.serving.tokenize_ab import tokenize_ab
+
+        cpu["tokenize_ab"] = tokenize_ab(repository, index_uri, requests, max(levels),
+                                         args.duration, args.ab_rounds, work)
     print(f"CPU: direct bound {cpu['direct_titles_per_s']} titles/s, gateway best "
           f"{cpu['best_qps']} QPS at concurrency {default['best_concurrency']}: ratio "
           f"{cpu['ratio_to_direct']}", flush=True)

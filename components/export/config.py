@@ -46,6 +46,7 @@ class ExportConfig:
     version: int = 1
     pair_order: str = "keyphrase_first"
     ort_threads: int = 1
+    max_padding_share: float | None = 0.1
     cross_encoder_instances: int | None = 1
     cross_encoder_ort_threads: int | None = 0
     torch_device: str = "cuda"

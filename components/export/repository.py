@@ -87,12 +87,15 @@ def _copy(files: tuple[str, ...], src: Path, dst: Path, required: tuple[str, ...
 
 
 def _runtime_block(target: str, head: str, pooling: str, dim: int | None,
-                   threads: int, device: str = "cuda") -> tuple[str, str]:
+                   threads: int, device: str = "cuda",
+                   padding_share: float | None = None) -> tuple[str, str]:
     def params(**kv) -> str:
         return "\n".join(f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}'
                          for k, v in kv.items())
     if target == "python-onnx":
-        return ('backend: "python"\n' + params(runtime="onnx", intra_op_threads=threads),
+        grouping = {} if padding_share is None else {"max_padding_share": padding_share}
+        return ('backend: "python"\n' + params(runtime="onnx", intra_op_threads=threads,
+                                               **grouping),
                 "Python backend running ONNX Runtime (CPU) on model.onnx")
     if target == "python-torch":
         return ('backend: "python"\n' + params(runtime="torch", device=device),
@@ -127,7 +130,8 @@ def encoder_config(name: str, target: str, config: ExportConfig, head: str,
         threads = threads if config.cross_encoder_ort_threads is None \
             else config.cross_encoder_ort_threads
     runtime, comment = _runtime_block(target, head, pooling, config.matryoshka_dim,
-                                      threads, config.torch_device)
+                                      threads, config.torch_device,
+                                      config.max_padding_share if head == "embedding" else None)
     kind = "KIND_GPU" if target == "tensorrt" else config.encoder_kind
     return render_config(
         name, name=name, runtime=runtime, runtime_comment=comment, id_type=id_type,

@@ -57,8 +57,10 @@ class GatewayServer:
         """``models`` replaces the Triton client (unit tests of the transport only)."""
         self.settings = settings
         self.metrics = GatewayMetrics()
-        self.models = models or TritonModelClient(settings.triton_url, settings.embed_model,
-                                                  settings.score_model, settings.triton_max_batch)
+        self.models = models or TritonModelClient(
+            settings.triton_url, settings.embed_model, settings.score_model,
+            settings.triton_max_batch, encoder_model=settings.encoder_model,
+            tokenizer_dir=settings.tokenizer_dir if settings.tokenize == "gateway" else None)
         self.searcher = searcher_for(settings)
         self.service = RecommendationService(self.models, self.searcher, settings,
                                              self.metrics.observe_stage)
@@ -102,7 +104,8 @@ class GatewayServer:
             self._log.warning("milvus", "%s", err)
             ok = False
         if not await self.models.is_ready(self.settings.backend_timeout_s):
-            self._log.warning("triton", "triton at %s is not ready", self.settings.triton_url)
+            self._log.warning("triton", "triton at %s is not ready: %s", self.settings.triton_url,
+                              getattr(self.models, "not_ready_reason", "") or "no answer")
             ok = False
         status = SERVING if ok else NOT_SERVING
         await self.health.set("", status)

@@ -20,10 +20,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from components.contracts import (
     EMBED_MODEL,
+    ENCODER_MODEL,
     INDEX_DB_FILE,
     ITEM_FIELDS,
     ITEM_TEXT_FIELDS,
     SCORE_MODEL,
+    TOKENIZER_MODEL,
 )
 from components.settings import artifacts_dir
 
@@ -36,6 +38,10 @@ TABLE_END = "<!-- end of gateway settings -->"
 
 def _default_milvus_uri() -> str:
     return str(artifacts_dir() / "index" / INDEX_DB_FILE)
+
+
+def _default_tokenizer_dir() -> str:
+    return str(artifacts_dir() / "model_repository" / TOKENIZER_MODEL)
 
 
 class GatewaySettings(BaseSettings):
@@ -51,6 +57,20 @@ class GatewaySettings(BaseSettings):
         "Prometheus `/metrics` port on HOST (0 = any free, -1 = off)"))
     triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC endpoint")
     embed_model: str = Field(EMBED_MODEL, description="Triton model that embeds a text")
+    tokenize: Literal["gateway", "triton"] = Field("gateway", description=(
+        "where item texts are tokenized. `gateway`: here (Rust `tokenizers`, the files in"
+        " TOKENIZER_DIR, cut at the served tokenizer's `max_length` read from Triton), then"
+        " ENCODER_MODEL is called on token ids; `triton`: the texts go to EMBED_MODEL"
+        " (Triton's tokenizer + encoder ensemble). Same embeddings; `gateway` saves a"
+        " Python-backend hop per call (docs/results/gateway.md)"))
+    encoder_model: str = Field(ENCODER_MODEL, description=(
+        "Triton model that embeds token ids (TOKENIZE=gateway)"))
+    tokenizer_dir: str = Field(
+        default_factory=_default_tokenizer_dir, description=(
+            "the served tokenizer's files (TOKENIZE=gateway): a folder holding"
+            " `tokenizer.json`, or the repository's `tokenizer` model folder (its newest"
+            " version's `tokenizer/` is read)"),
+        json_schema_extra={"shown_default": f"<artifacts>/model_repository/{TOKENIZER_MODEL}"})
     score_model: str = Field(SCORE_MODEL, description="Triton model that scores (keyphrase, item)")
     milvus_uri: str = Field(
         default_factory=_default_milvus_uri, description="Milvus Lite path or server URI",

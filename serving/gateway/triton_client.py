@@ -1,4 +1,11 @@
-"""Async Triton client for the two models the gateway calls: ``embed_text`` and ``score_pairs``.
+"""Async Triton client for the models the gateway calls: ``embed_text`` (or ``encoder`` on
+token ids the gateway made itself) and ``score_pairs``.
+
+Embedding goes one of two ways (``KPDISTILL_GATEWAY_TOKENIZE``): ``triton`` sends the texts to
+the ``embed_text`` ensemble (Triton's Python-backend tokenizer, then the encoder); ``gateway``
+tokenizes here (:mod:`serving.gateway.tokenizer`, the served tokenizer's files and its
+``max_length`` read from Triton) and calls ``encoder`` on ``input_ids`` / ``attention_mask``
+directly, one Triton hop instead of an ensemble of two. Both give the same embeddings.
 
 One gRPC channel per gateway, reused by every call (HTTP/2 multiplexes concurrent calls).
 The channel's reconnect back-off is kept short so the gateway recovers within about a second
@@ -25,12 +32,16 @@ from components.contracts import (
     EMBED_INPUT,
     EMBED_MODEL,
     EMBED_OUTPUT,
+    ENCODER_INPUTS,
+    ENCODER_MODEL,
     SCORE_ITEM_INPUT,
     SCORE_KEYPHRASE_INPUT,
     SCORE_MODEL,
     SCORE_OUTPUT,
+    TOKENIZER_MODEL,
 )
 from serving.gateway.domain import BackendUnavailable, InvalidRequest, Overloaded, RecommendError
+from serving.gateway.tokenizer import ItemTokenizer
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 CHANNEL_ARGS = [
@@ -56,6 +67,16 @@ def _text_input(name: str, texts: list[str]) -> InferInput:
     return tensor
 
 
+def _id_inputs(tokens: dict[str, np.ndarray]) -> list[InferInput]:
+    inputs = []
+    for name in ENCODER_INPUTS:
+        array = tokens[name]
+        tensor = InferInput(name, list(array.shape), "INT32" if array.dtype == np.int32 else "INT64")
+        tensor.set_data_from_numpy(array)
+        inputs.append(tensor)
+    return inputs
+
+
 def domain_error(model: str, url: str, err: InferenceServerException) -> RecommendError:
     """Triton's answer as the gateway's error: what the caller may do about it."""
     status = str(err.status() or "").rsplit(".", 1)[-1]
@@ -74,23 +95,44 @@ def batches(rows: int, size: int) -> list[tuple[int, int]]:
 
 
 class TritonModelClient:
-    """``embed_texts`` and ``score_pairs`` over one reused Triton gRPC channel."""
+    """``embed_texts`` and ``score_pairs`` over one reused Triton gRPC channel.
+
+    With ``tokenizer_dir`` set the gateway tokenizes and ``embed_texts`` calls
+    ``encoder_model`` on token ids; without it, ``embed_model`` on the texts."""
 
     def __init__(self, url: str, embed_model: str = EMBED_MODEL,
-                 score_model: str = SCORE_MODEL, max_batch: int = 256):
+                 score_model: str = SCORE_MODEL, max_batch: int = 256,
+                 tokenizer_dir: str | None = None, encoder_model: str = ENCODER_MODEL):
         self.url = url
         self.embed_model = embed_model
         self.score_model = score_model
+        self.encoder_model = encoder_model
+        self.tokenizer_dir = tokenizer_dir
         self.max_batch = max_batch
-        self._model_max_batch: dict[str, int] = {}
+        self.not_ready_reason = ""
+        self._configs: dict[str, dict] = {}
+        self._tokenizer: ItemTokenizer | None = None
+        self._tokenizer_lock = asyncio.Lock()  # calls arriving together load it once
         self._client = triton_aio.InferenceServerClient(url, channel_args=CHANNEL_ARGS)
+
+    @property
+    def ready_model(self) -> str:
+        """The model embedding calls go to."""
+        return self.encoder_model if self.tokenizer_dir else self.embed_model
 
     async def embed_texts(self, texts: list[str], timeout_s: float) -> np.ndarray:
         """L2-normalised embeddings, one row per text."""
         if not texts:
             raise InvalidRequest("no texts to embed")
-        parts = await self._infer_split(self.embed_model, len(texts), timeout_s, EMBED_OUTPUT,
-                                        lambda a, b: [_text_input(EMBED_INPUT, texts[a:b])])
+        if self.tokenizer_dir:
+            tokenizer = await self.item_tokenizer(min(timeout_s, 1.0))
+            parts = await self._infer_split(self.encoder_model, len(texts), timeout_s,
+                                            EMBED_OUTPUT,
+                                            lambda a, b: _id_inputs(tokenizer.encode(texts[a:b])))
+        else:
+            parts = await self._infer_split(self.embed_model, len(texts), timeout_s,
+                                            EMBED_OUTPUT,
+                                            lambda a, b: [_text_input(EMBED_INPUT, texts[a:b])])
         vectors = np.concatenate([np.asarray(p, dtype=np.float32).reshape(b - a, -1)
                                   for (a, b), p in parts])
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -109,23 +151,67 @@ class TritonModelClient:
         return np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1) for _, p in parts])
 
     async def is_ready(self, timeout_s: float = 1.0) -> bool:
+        """The embedding model is ready (and, when the gateway tokenizes, its tokenizer is
+        loaded); else ``not_ready_reason`` says why, and model configs are read again later
+        (a restarted Triton may serve another version)."""
         try:
-            return bool(await self._client.is_model_ready(self.embed_model,
-                                                          client_timeout=timeout_s))
-        except InferenceServerException:
-            return False
+            ready = bool(await self._client.is_model_ready(self.ready_model,
+                                                           client_timeout=timeout_s))
+            if ready and self.tokenizer_dir:
+                await self.item_tokenizer(timeout_s)
+        except InferenceServerException as err:
+            ready, self.not_ready_reason = False, str(err.message() or err)
+        except BackendUnavailable as err:
+            ready, self.not_ready_reason = False, str(err)
+        else:
+            self.not_ready_reason = "" if ready else f"model {self.ready_model} is not ready"
+        if not ready:
+            self._configs.clear()
+            self._tokenizer = None
+        return ready
+
+    async def model_config(self, model: str, timeout_s: float = 1.0) -> dict | None:
+        """The model's configuration as Triton reports it (cached), or None if unreadable."""
+        if model not in self._configs:
+            try:
+                answer = await self._client.get_model_config(model, as_json=True,
+                                                             client_timeout=timeout_s)
+            except InferenceServerException:
+                return None  # not cached: asked again once Triton answers
+            self._configs[model] = answer.get("config", {})
+        return self._configs[model]
+
+    async def item_tokenizer(self, timeout_s: float = 1.0) -> ItemTokenizer:
+        """The gateway's tokenizer, cut at the served tokenizer's ``max_length`` and giving
+        the encoder's id type (both read from Triton once)."""
+        async with self._tokenizer_lock:
+            tokenizer = self._tokenizer
+            if tokenizer is None:
+                tokenizer = self._tokenizer = await self._load_tokenizer(timeout_s)
+        return tokenizer
+
+    async def _load_tokenizer(self, timeout_s: float) -> ItemTokenizer:
+        served = await self.model_config(TOKENIZER_MODEL, timeout_s)
+        encoder = await self.model_config(self.encoder_model, timeout_s)
+        if served is None or encoder is None:
+            raise BackendUnavailable("triton", f"cannot read the configs of {TOKENIZER_MODEL} "
+                                     f"and {self.encoder_model} at {self.url}")
+        max_length = int(served.get("parameters", {}).get("max_length", {})
+                         .get("string_value", 0) or 0)
+        id_type = next((i.get("data_type") for i in encoder.get("input", [])
+                        if i.get("name") == ENCODER_INPUTS[0]), "TYPE_INT64")
+        try:
+            return ItemTokenizer(self.tokenizer_dir, max_length,
+                                 "int32" if id_type == "TYPE_INT32" else "int64")
+        except (OSError, ValueError) as err:
+            raise BackendUnavailable("tokenizer", str(err)) from err
 
     async def batch_size(self, model: str, timeout_s: float = 1.0) -> int:
         """Rows per request: the setting, lowered to the model's ``max_batch_size``."""
-        if model not in self._model_max_batch:
-            try:
-                config = await self._client.get_model_config(model, as_json=True,
-                                                             client_timeout=timeout_s)
-            except InferenceServerException:
-                return self.max_batch  # not cached: asked again once Triton answers
-            self._model_max_batch[model] = int(config.get("config", {})
-                                               .get("max_batch_size", 0) or 0)
-        model_max = self._model_max_batch[model]
+        config = await self.model_config(model, timeout_s)
+        if config is None:
+            return self.max_batch
+        model_max = int(config.get("max_batch_size", 0) or 0)
         return min(self.max_batch, model_max) if model_max > 0 else self.max_batch
 
     async def _infer_split(self, model: str, rows: int, timeout_s: float, output: str, inputs):

@@ -88,3 +88,34 @@ def test_results_keep_the_other_keys_and_sections(tmp_path):
     md = (tmp_path / "gateway.md").read_text()
     assert "old tables" not in md and "ratio **0.9**" in md and md.count(cpu_bound.CPU_END) == 1
     assert "What was chosen and why." in md  # notes after the section stay with it
+
+
+def test_the_before_repository_only_drops_the_length_grouping(repository, tmp_path):
+    before = cpu_bound.merged_batches_repository(repository, tmp_path / "before")
+    assert cpu_bound.repository_encoder(repository)["max_padding_share"] == "0.1"
+    assert cpu_bound.repository_encoder(before)["max_padding_share"] is None
+    assert (before / "tokenizer" / "config.pbtxt").read_text() == \
+        (repository / "tokenizer" / "config.pbtxt").read_text()
+
+
+def test_path_tables_and_the_levers_own_command(tmp_path):
+    quality = [{"precision": "fp32", "max_length": 128, "ndcg@10": 0.7,
+                "ndcg@10_both_sides": 0.7, "titles_per_s_batch1": 1.0,
+                "titles_per_s_batch8": 1.0, "load_average": "1 / 1 / 1"}]
+    levers_run = {**_cpu(0.7), "command": "make perf-cpu --levers",
+                  "levers": {"quality": quality, "gateway": {}}}
+    cpu_bound.write_results(levers_run, tmp_path)
+    cpu = _cpu(0.8)
+    cpu["tokenize_paths"] = {"gateway": cpu["default"], "triton": cpu["default"]}
+    mean = {"qps": 9.0, "gateway_cpu_ms_per_call": 1.0, "triton_cpu_ms_per_call": 2.0,
+            "stack_cpu_ms_per_call": 3.0}
+    cpu["tokenize_ab"] = {"concurrency": 8, "seconds_per_burst": 5.0, "rounds": 2, "paths": {
+        p: {"mean": mean, "bursts": [{"load_average": "1.5 / 1 / 1"}]}
+        for p in ("gateway", "triton")}}
+    cpu_bound.write_results(cpu, tmp_path)
+    md = (tmp_path / "gateway.md").read_text()
+    assert "### The embedding paths" in md and "| triton | 12.5 | 10.0 | 2 | 0.8 |" in md
+    assert "| gateway | 9.0 | 1.0 | 2.0 | 3.0 | 1.5 |" in md
+    assert "Measured by `make perf-cpu --levers` (an earlier run" in md
+    assert json.loads((tmp_path / "gateway.json").read_text())["cpu"]["levers_command"] == \
+        "make perf-cpu --levers"

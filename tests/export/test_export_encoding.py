@@ -40,6 +40,33 @@ def test_merged_requests_give_the_same_embeddings_as_separate_ones(model_reposit
         np.testing.assert_allclose(out, runner(request), atol=1e-5)
 
 
+def test_length_groups_bound_the_padding_and_keep_equal_lengths_together():
+    lengths = [10, 60, 12, 58, 11, 30]
+    groups = enc.length_groups(lengths, 0.25)
+    assert sorted(int(i) for g in groups for i in g) == list(range(6))
+    assert [sorted(lengths[i] for i in g) for g in groups] == [[10, 11, 12], [30], [58, 60]]
+    for g in groups:  # padding each group to its longest adds at most 25% of its tokens
+        real = sum(lengths[i] for i in g)
+        assert len(g) * max(lengths[i] for i in g) - real <= 0.25 * real
+    assert [len(g) for g in enc.length_groups([7] * 64, 0.0)] == [64]
+    assert len(enc.length_groups(lengths, 10.0)) == 1
+
+
+@pytest.mark.slow
+def test_grouped_runner_gives_the_merged_batchs_embeddings(model_repository):
+    """Real ESCI-like texts of mixed lengths, merged into one padded batch as Triton hands it
+    over: run in length groups (the python-onnx student's setting), the same embeddings."""
+    path = model_repository / "encoder" / "1" / "model.onnx"
+    merged_runner = enc.OnnxRunner(path)
+    grouped_runner = enc.OnnxRunner(path, max_padding_share=0.25)
+    tok = tokenization_module().BatchTokenizer(minilm_path(), max_length=64)
+    items, keyphrases = parity_texts(12)
+    batch = tok.encode([*items[:6], *keyphrases[:6], "usb c cable"])
+    np.testing.assert_allclose(grouped_runner(batch), merged_runner(batch), atol=1e-5)
+    one = tok.encode(items[:1])
+    np.testing.assert_allclose(grouped_runner(one), merged_runner(one), atol=1e-6)
+
+
 @pytest.mark.slow
 def test_torch_runner_cpu_path_matches_torch(tmp_path):
     """The GPU model's code path (traced TorchScript, sdpa attention) run on CPU in fp32,

@@ -115,6 +115,9 @@ def test_every_target_renders_a_valid_config(target):
         assert encoder.parameters["runtime"].string_value == target.split("-")[1]
     if target == "python-torch":
         assert encoder.parameters["device"].string_value == "cuda"
+    if target == "python-onnx":  # the student runs merged batches in length groups; not the CE
+        assert encoder.parameters["max_padding_share"].string_value == "0.1"
+        assert "max_padding_share" not in cross.parameters
 
 
 def test_cuda_trace_without_cuda_is_a_clear_error(tmp_path):

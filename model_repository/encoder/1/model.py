@@ -2,7 +2,8 @@
 (cross-encoder).
 
 Config parameters: ``runtime`` (``onnx``: ONNX Runtime on ``model.onnx``; ``torch``: the traced
-TorchScript ``model.pt``, fp16 on CUDA), ``device`` (``cpu`` | ``cuda``), ``intra_op_threads``.
+TorchScript ``model.pt``, fp16 on CUDA), ``device`` (``cpu`` | ``cuda``), ``intra_op_threads``,
+``max_padding_share`` (onnx: run a batch in groups of similar length, ``encoding.length_groups``).
 All requests of a batch run in one forward pass (``encoding.py``, tested without Triton).
 """
 
@@ -33,8 +34,10 @@ class TritonPythonModel:
         self.output = config["output"][0]["name"]
         runtime = _param(config, "runtime", "onnx")
         if runtime == "onnx":
+            share = _param(config, "max_padding_share", "")
             self.runner = OnnxRunner(HERE / "model.onnx",
-                                     int(_param(config, "intra_op_threads", "0")))
+                                     int(_param(config, "intra_op_threads", "0")),
+                                     float(share) if share else None)
         elif runtime == "torch":
             device = _param(config, "device", "cuda")
             if device == "cuda" and args.get("model_instance_kind") == "GPU":

@@ -1,7 +1,9 @@
 """A fake Triton gRPC server (KServe v2 protocol, tritonclient's own protos): enough of
 ModelReady / ModelConfig / ModelInfer to test the gateway's Triton client over a real channel.
 It refuses batches larger than ``max_batch_size`` as Triton does, and can be told to answer
-with any status (queue full, down, ...)."""
+with any status (queue full, down, ...). ``encoder`` takes token ids (the gateway tokenized):
+its embedding's first value is the row's token count + 1; ``tokenizer`` only has a config
+(its ``max_length``)."""
 
 from __future__ import annotations
 
@@ -22,9 +24,11 @@ def _strings(raw: bytes) -> list[bytes]:
 
 
 class FakeTriton(service_pb2_grpc.GRPCInferenceServiceServicer):
-    def __init__(self, max_batch_size: int = 256, dim: int = 4):
+    def __init__(self, max_batch_size: int = 256, dim: int = 4, max_length: int = 128):
         self.max_batch_size = max_batch_size
         self.dim = dim
+        self.max_length = max_length
+        self.token_ids: list[np.ndarray] = []  # input_ids of each encoder request
         self.fail: tuple[grpc.StatusCode, str] | None = None
         self.batches: list[tuple[str, int]] = []
         self.timeouts_us: list[int] = []
@@ -33,8 +37,14 @@ class FakeTriton(service_pb2_grpc.GRPCInferenceServiceServicer):
         return service_pb2.ModelReadyResponse(ready=self.fail is None)
 
     async def ModelConfig(self, request, context):  # noqa: N802
-        return service_pb2.ModelConfigResponse(config=model_config_pb2.ModelConfig(
-            name=request.name, max_batch_size=self.max_batch_size))
+        config = model_config_pb2.ModelConfig(name=request.name,
+                                              max_batch_size=self.max_batch_size)
+        if request.name == "tokenizer":
+            config.parameters["max_length"].string_value = str(self.max_length)
+        if request.name == "encoder":
+            for name in ("input_ids", "attention_mask"):
+                config.input.add(name=name, data_type=model_config_pb2.TYPE_INT64, dims=[-1])
+        return service_pb2.ModelConfigResponse(config=config)
 
     async def ModelInfer(self, request, context):  # noqa: N802
         if self.fail is not None:
@@ -47,6 +57,19 @@ class FakeTriton(service_pb2_grpc.GRPCInferenceServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"inference request batch-size must be <= "
                                 f"{self.max_batch_size} for '{request.model_name}'")
+        if request.model_name == "encoder":
+            shapes = {i.name: (tuple(i.shape), i.datatype) for i in request.inputs}
+            assert shapes["input_ids"] == shapes["attention_mask"]
+            assert shapes["input_ids"][1] == "INT64"
+            ids, mask = (np.frombuffer(raw, dtype=np.int64).reshape(shapes["input_ids"][0])
+                         for raw in request.raw_input_contents)
+            self.token_ids.append(ids)
+            values = np.ones((rows, self.dim), dtype=np.float32)
+            values[:, 0] = mask.sum(axis=1) + 1.0
+            response = service_pb2.ModelInferResponse(model_name=request.model_name)
+            response.outputs.add(name="embedding", datatype="FP32", shape=list(values.shape))
+            response.raw_output_contents.append(values.tobytes())
+            return response
         texts = _strings(request.raw_input_contents[-1])
         if request.model_name == "embed_text":
             name, values = "embedding", np.array(

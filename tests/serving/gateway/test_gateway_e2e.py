@@ -61,9 +61,12 @@ def lite_index(triton, records, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def gateway(triton, lite_index, tmp_path_factory):
+def gateway(model_repository, triton, lite_index, tmp_path_factory):
+    """The default gateway: it tokenizes with the served tokenizer's files (TOKENIZE=gateway);
+    the Milvus-server test below runs the other path, texts to ``embed_text``."""
     process = GatewayProcess(tmp_path_factory.mktemp("gw") / "gateway.log",
                              triton_url=triton["server"].grpc_url,
+                             tokenizer_dir=str(model_repository / "tokenizer"),
                              milvus_uri=lite_index.resolved_uri, index_alias=lite_index.alias,
                              **FAST).start(timeout_s=60)
     channel = grpc.insecure_channel(process.target)
@@ -159,7 +162,7 @@ def test_server_mode_and_an_alias_switch_while_requests_flow(milvus_server, trit
     first = build_keyphrase_index(records, encoder, config, "v1")
     process = GatewayProcess(tmp_path / "gateway.log", triton_url=triton["server"].grpc_url,
                              milvus_uri=milvus_server.uri, index_alias=config.alias,
-                             **FAST).start(timeout_s=60)
+                             tokenize="triton", **FAST).start(timeout_s=60)
     seen, failures, stop = [], [], threading.Event()
 
     async def load():

@@ -97,6 +97,45 @@ def test_encoder_alone_takes_token_ids(triton):
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
 
 
+def test_gateway_tokenized_ids_give_embed_texts_embeddings_on_real_items(triton,
+                                                                         served_repository):
+    """TOKENIZE=gateway (the gateway tokenizes, ``encoder`` on ids) against TOKENIZE=triton
+    (``embed_text``): the same embeddings from the real exported student, on real ESCI item
+    texts, some cut at the served cap (64 tokens here), one at a time and in batches."""
+    import asyncio
+
+    from components.contracts import ITEM_FIELDS, item_text
+    from components.data import load_items
+    from serving.gateway.triton_client import TritonModelClient
+
+    items = load_items()
+    chosen = [items[i] for i in sorted(items)[:40]]
+    texts = [item_text(i, ITEM_FIELDS) for i in chosen] + \
+        [item_text(i, (*ITEM_FIELDS, "description")) for i in chosen[:8]]  # past the cap
+
+    async def both():
+        by_ids = TritonModelClient(triton.grpc_url,
+                                   tokenizer_dir=str(served_repository / "tokenizer"))
+        by_text = TritonModelClient(triton.grpc_url)
+        try:
+            cap = (await by_ids.item_tokenizer()).max_length
+            out = []
+            for client in (by_ids, by_text):
+                singles = [await client.embed_texts([t], 10) for t in texts[:6]]
+                batches = [await client.embed_texts(texts[a:a + 16], 10)
+                           for a in range(0, len(texts), 16)]
+                out.append((np.concatenate(singles), np.concatenate(batches)))
+            return cap, out
+        finally:
+            await by_ids.close()
+            await by_text.close()
+
+    cap, ((ids_one, ids_batch), (text_one, text_batch)) = asyncio.run(both())
+    assert cap == 64 and ids_batch.shape == (48, 384)
+    np.testing.assert_allclose(ids_one, text_one, atol=1e-5)
+    np.testing.assert_allclose(ids_batch, text_batch, atol=1e-5)
+
+
 def test_invalid_utf8_text_is_an_error_for_that_request_only(triton):
     _, client = client_for(triton, "grpc")
     bad = grpcclient.InferInput("TEXT", [1, 1], "BYTES")
