@@ -3,6 +3,8 @@ of a batch into one padded tensor set, run one forward pass, split the result ba
 
 Two runners: ONNX Runtime on the exported ``model.onnx`` (CPU), and torch on the traced
 TorchScript ``model.pt`` (fp16 on CUDA; torch alone, no transformers). No Triton import.
+Calling a runner gives its first output (``embedding`` or ``score``); ``outputs`` gives every
+output by name (the cross-encoder's ``dimensions`` beside its ``score``).
 """
 
 from __future__ import annotations
@@ -53,11 +55,19 @@ class OnnxRunner:
         self.session = ort.InferenceSession(str(model_path), options,
                                             providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
-        self.output_name = self.session.get_outputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.output_name = self.output_names[0]
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        return self.outputs(inputs, [self.output_name])[self.output_name]
+
+    def outputs(self, inputs: dict[str, np.ndarray],
+                names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """The outputs ``names`` (default: all) of one forward pass, float32."""
+        names = list(names or self.output_names)
         feed = {name: inputs[name].astype(np.int64, copy=False) for name in self.input_names}
-        return self.session.run([self.output_name], feed)[0].astype(np.float32, copy=False)
+        return {name: out.astype(np.float32, copy=False)
+                for name, out in zip(names, self.session.run(names, feed), strict=True)}
 
 
 class TorchRunner:
@@ -73,8 +83,18 @@ class TorchRunner:
         self.input_names = list(input_names)
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        return self._forward(inputs)[0]
+
+    def outputs(self, inputs: dict[str, np.ndarray],
+                names: Sequence[str]) -> dict[str, np.ndarray]:
+        """The graph's outputs (a traced graph returns them in export order) under ``names``."""
+        return dict(zip(names, self._forward(inputs), strict=True))
+
+    def _forward(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         torch = self.torch
         with torch.inference_mode():
             feed = [torch.from_numpy(inputs[n].astype(np.int64, copy=False)).to(self.device)
                     for n in self.input_names]
-            return self.graph(*feed).float().cpu().numpy()
+            out = self.graph(*feed)
+            out = out if isinstance(out, tuple | list) else (out,)
+            return [t.float().cpu().numpy() for t in out]
