@@ -10,11 +10,17 @@ gateway will wait for it as Triton's own request timeout (QUEUE_SHARE), so work 
 about to give up on is dropped from Triton's queue instead of delaying every later call. Triton's errors keep their meaning:
 its INVALID_ARGUMENT is the caller's mistake, a full queue is overload, the rest is the backend
 being unavailable (:func:`domain_error`).
+
+``score_pairs`` also asks for the cross-encoder's ``dimensions`` output when the served
+``score_pairs`` model declares it (a cross-encoder trained with dimension heads: its config
+lists the output and names the dimensions in its ``dimensions`` parameter,
+``components/export/repository.py``); a model without it is asked for ``score`` alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import numpy as np
 import tritonclient.grpc.aio as triton_aio
@@ -30,7 +36,15 @@ from components.contracts import (
     SCORE_MODEL,
     SCORE_OUTPUT,
 )
-from serving.gateway.domain import BackendUnavailable, InvalidRequest, Overloaded, RecommendError
+from serving.gateway.domain import (
+    BackendUnavailable,
+    InvalidRequest,
+    Overloaded,
+    PairScores,
+    RecommendError,
+)
+
+log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 CHANNEL_ARGS = [
@@ -44,6 +58,7 @@ CHANNEL_ARGS = [
 ]
 CLIENT_ERRORS = ("INVALID_ARGUMENT", "OUT_OF_RANGE")
 OVERLOAD_MESSAGES = ("exceeds maximum queue size", "request timeout expired")
+DIMENSIONS_OUTPUT = "dimensions"  # components.export.graphs.DIMENSIONS_OUTPUT (the contract)
 QUEUE_SHARE = 0.7
 """Share of a request's wait that it may spend in Triton's queue: Triton drops it after that
 (RESOURCE_EXHAUSTED, overload) and the rest of the wait is left for running it, so a saturated
@@ -68,6 +83,23 @@ def domain_error(model: str, url: str, err: InferenceServerException) -> Recomme
                                         f"{message}", timed_out=status == "DEADLINE_EXCEEDED")
 
 
+def served_dimensions(config: dict) -> tuple[str, ...]:
+    """The dimension names a ``score_pairs`` model config (Triton's JSON) serves estimates for:
+    empty unless it declares the ``dimensions`` output ``[dims, 3]`` and names as many."""
+    outputs = {o.get("name"): o for o in config.get("output", [])}
+    if DIMENSIONS_OUTPUT not in outputs:
+        return ()
+    names = (config.get("parameters", {}).get(DIMENSIONS_OUTPUT, {})
+             .get("string_value", ""))
+    names = tuple(n for n in names.split(",") if n)
+    dims = [int(d) for d in outputs[DIMENSIONS_OUTPUT].get("dims", [])]
+    if dims != [len(names), 3] or not names:
+        log.warning("%s output %s does not match its named dimensions %s: not served",
+                    DIMENSIONS_OUTPUT, dims, names)
+        return ()
+    return names
+
+
 def batches(rows: int, size: int) -> list[tuple[int, int]]:
     """[start, end) slices of at most ``size`` rows covering ``rows``."""
     return [(start, min(start + size, rows)) for start in range(0, rows, size)]
@@ -82,7 +114,7 @@ class TritonModelClient:
         self.embed_model = embed_model
         self.score_model = score_model
         self.max_batch = max_batch
-        self._model_max_batch: dict[str, int] = {}
+        self._model_configs: dict[str, dict] = {}
         self._client = triton_aio.InferenceServerClient(url, channel_args=CHANNEL_ARGS)
 
     async def embed_texts(self, texts: list[str], timeout_s: float) -> np.ndarray:
@@ -96,17 +128,30 @@ class TritonModelClient:
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     async def score_pairs(self, keyphrases: list[str], item_texts: list[str],
-                          timeout_s: float) -> np.ndarray:
-        """The cross-encoder's P(relevant) for each (keyphrase, item text) pair."""
+                          timeout_s: float) -> PairScores:
+        """The cross-encoder's P(relevant) for each (keyphrase, item text) pair, and its
+        dimension estimates where the served model has dimension heads."""
         if len(item_texts) != len(keyphrases):
             raise InvalidRequest(f"{len(keyphrases)} keyphrases but {len(item_texts)} item texts")
+        dimensions = served_dimensions(await self.model_config(self.score_model,
+                                                               min(timeout_s, 1.0)) or {})
         if not item_texts:
-            return np.zeros(0, dtype=np.float32)
+            return PairScores(np.zeros(0, dtype=np.float32), dimensions,
+                              np.zeros((0, len(dimensions), 3), dtype=np.float32)
+                              if dimensions else None)
+        outputs = (SCORE_OUTPUT, DIMENSIONS_OUTPUT) if dimensions else (SCORE_OUTPUT,)
         parts = await self._infer_split(
-            self.score_model, len(item_texts), timeout_s, SCORE_OUTPUT,
+            self.score_model, len(item_texts), timeout_s, outputs,
             lambda a, b: [_text_input(SCORE_ITEM_INPUT, item_texts[a:b]),
                           _text_input(SCORE_KEYPHRASE_INPUT, keyphrases[a:b])])
-        return np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1) for _, p in parts])
+        scores = np.concatenate([np.asarray(p[SCORE_OUTPUT], dtype=np.float32).reshape(-1)
+                                 for _, p in parts])
+        if not dimensions:
+            return PairScores(scores)
+        estimates = np.concatenate([
+            np.asarray(p[DIMENSIONS_OUTPUT], dtype=np.float32).reshape(b - a, len(dimensions), 3)
+            for (a, b), p in parts])
+        return PairScores(scores, dimensions, estimates)
 
     async def is_ready(self, timeout_s: float = 1.0) -> bool:
         try:
@@ -115,37 +160,47 @@ class TritonModelClient:
         except InferenceServerException:
             return False
 
-    async def batch_size(self, model: str, timeout_s: float = 1.0) -> int:
-        """Rows per request: the setting, lowered to the model's ``max_batch_size``."""
-        if model not in self._model_max_batch:
+    async def model_config(self, model: str, timeout_s: float = 1.0) -> dict | None:
+        """The model's config (Triton's JSON), cached; None while Triton does not answer (not
+        cached: asked again on the next call). A model version swap keeps its outputs."""
+        if model not in self._model_configs:
             try:
                 config = await self._client.get_model_config(model, as_json=True,
                                                              client_timeout=timeout_s)
             except InferenceServerException:
-                return self.max_batch  # not cached: asked again once Triton answers
-            self._model_max_batch[model] = int(config.get("config", {})
-                                               .get("max_batch_size", 0) or 0)
-        model_max = self._model_max_batch[model]
+                return None
+            self._model_configs[model] = config.get("config", {})
+        return self._model_configs[model]
+
+    async def batch_size(self, model: str, timeout_s: float = 1.0) -> int:
+        """Rows per request: the setting, lowered to the model's ``max_batch_size``."""
+        config = await self.model_config(model, timeout_s)
+        model_max = int((config or {}).get("max_batch_size", 0) or 0)
         return min(self.max_batch, model_max) if model_max > 0 else self.max_batch
 
-    async def _infer_split(self, model: str, rows: int, timeout_s: float, output: str, inputs):
+    async def _infer_split(self, model: str, rows: int, timeout_s: float,
+                           output: str | tuple[str, ...], inputs):
         size = await self.batch_size(model, min(timeout_s, 1.0))
         spans = batches(rows, size)
         results = await asyncio.gather(
             *(self._infer(model, inputs(a, b), output, timeout_s) for a, b in spans))
         return list(zip(spans, results, strict=True))
 
-    async def _infer(self, model: str, inputs: list[InferInput], output: str,
-                     timeout_s: float) -> np.ndarray:
+    async def _infer(self, model: str, inputs: list[InferInput], output: str | tuple[str, ...],
+                     timeout_s: float) -> np.ndarray | dict[str, np.ndarray]:
+        """One request; the array of ``output``, or ``{name: array}`` for a tuple of names."""
         timeout_s = max(timeout_s, 0.001)
+        names = (output,) if isinstance(output, str) else output
         try:
             result = await self._client.infer(model, inputs,
-                                              outputs=[InferRequestedOutput(output)],
+                                              outputs=[InferRequestedOutput(o) for o in names],
                                               timeout=max(int(timeout_s * QUEUE_SHARE * 1e6), 1),
                                               client_timeout=timeout_s)
         except InferenceServerException as err:
             raise domain_error(model, self.url, err) from err
-        return result.as_numpy(output)
+        if isinstance(output, str):
+            return result.as_numpy(output)
+        return {name: result.as_numpy(name) for name in names}
 
     async def close(self) -> None:
         await self._client.close()

@@ -1,7 +1,9 @@
 """A fake Triton gRPC server (KServe v2 protocol, tritonclient's own protos): enough of
 ModelReady / ModelConfig / ModelInfer to test the gateway's Triton client over a real channel.
 It refuses batches larger than ``max_batch_size`` as Triton does, and can be told to answer
-with any status (queue full, down, ...)."""
+with any status (queue full, down, ...). With ``dimensions`` its ``score_pairs`` is a
+cross-encoder with dimension heads: the config declares the ``dimensions`` output and names
+them, and each pair's estimates are P(yes) = its score, P(no) = 1 - score, P(na) = 0."""
 
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ def _strings(raw: bytes) -> list[bytes]:
 
 
 class FakeTriton(service_pb2_grpc.GRPCInferenceServiceServicer):
-    def __init__(self, max_batch_size: int = 256, dim: int = 4):
+    def __init__(self, max_batch_size: int = 256, dim: int = 4, dimensions: tuple[str, ...] = ()):
         self.max_batch_size = max_batch_size
+        self.dimensions = tuple(dimensions)
         self.dim = dim
         self.fail: tuple[grpc.StatusCode, str] | None = None
         self.batches: list[tuple[str, int]] = []
@@ -33,8 +36,14 @@ class FakeTriton(service_pb2_grpc.GRPCInferenceServiceServicer):
         return service_pb2.ModelReadyResponse(ready=self.fail is None)
 
     async def ModelConfig(self, request, context):  # noqa: N802
-        return service_pb2.ModelConfigResponse(config=model_config_pb2.ModelConfig(
-            name=request.name, max_batch_size=self.max_batch_size))
+        config = model_config_pb2.ModelConfig(name=request.name,
+                                              max_batch_size=self.max_batch_size)
+        if request.name == "score_pairs" and self.dimensions:
+            config.output.add(name="score", data_type=model_config_pb2.TYPE_FP32, dims=[1])
+            config.output.add(name="dimensions", data_type=model_config_pb2.TYPE_FP32,
+                              dims=[len(self.dimensions), 3])
+            config.parameters["dimensions"].string_value = ",".join(self.dimensions)
+        return service_pb2.ModelConfigResponse(config=config)
 
     async def ModelInfer(self, request, context):  # noqa: N802
         if self.fail is not None:
@@ -57,6 +66,14 @@ class FakeTriton(service_pb2_grpc.GRPCInferenceServiceServicer):
         response = service_pb2.ModelInferResponse(model_name=request.model_name)
         response.outputs.add(name=name, datatype="FP32", shape=list(values.shape))
         response.raw_output_contents.append(values.tobytes())
+        if "dimensions" in [o.name for o in request.outputs]:
+            if not self.dimensions:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                    "unexpected inference output 'dimensions'")
+            heads = np.zeros((len(texts), len(self.dimensions), 3), dtype=np.float32)
+            heads[:, :, 0], heads[:, :, 1] = values, 1 - values
+            response.outputs.add(name="dimensions", datatype="FP32", shape=list(heads.shape))
+            response.raw_output_contents.append(heads.tobytes())
         return response
 
 
