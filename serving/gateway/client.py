@@ -20,7 +20,6 @@ import grpc
 from serving.proto.kpdistill.v1 import recommender_pb2 as pb
 from serving.proto.kpdistill.v1 import recommender_pb2_grpc as pb_grpc
 
-
 DIMENSION_THRESHOLD = 0.5
 MATCH, MISMATCH, UNSURE = "\u2713", "\u2717", "?"
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import numpy as np
 import tritonclient.grpc.aio as triton_aio
@@ -59,6 +60,7 @@ CHANNEL_ARGS = [
 CLIENT_ERRORS = ("INVALID_ARGUMENT", "OUT_OF_RANGE")
 OVERLOAD_MESSAGES = ("exceeds maximum queue size", "request timeout expired")
 DIMENSIONS_OUTPUT = "dimensions"  # components.export.graphs.DIMENSIONS_OUTPUT (the contract)
+CONFIG_TTL_S = 30.0  # how long a model's config (max batch, served outputs) is trusted
 QUEUE_SHARE = 0.7
 """Share of a request's wait that it may spend in Triton's queue: Triton drops it after that
 (RESOURCE_EXHAUSTED, overload) and the rest of the wait is left for running it, so a saturated
@@ -114,7 +116,7 @@ class TritonModelClient:
         self.embed_model = embed_model
         self.score_model = score_model
         self.max_batch = max_batch
-        self._model_configs: dict[str, dict] = {}
+        self._model_configs: dict[str, tuple[float, dict]] = {}  # (when read, config)
         self._client = triton_aio.InferenceServerClient(url, channel_args=CHANNEL_ARGS)
 
     async def embed_texts(self, texts: list[str], timeout_s: float) -> np.ndarray:
@@ -161,16 +163,18 @@ class TritonModelClient:
             return False
 
     async def model_config(self, model: str, timeout_s: float = 1.0) -> dict | None:
-        """The model's config (Triton's JSON), cached; None while Triton does not answer (not
-        cached: asked again on the next call). A model version swap keeps its outputs."""
-        if model not in self._model_configs:
+        """The model's config (Triton's JSON), cached for ``CONFIG_TTL_S`` (a repository swapped
+        under a running gateway, say to a cross-encoder with dimension heads, is seen within
+        that); the last one known while Triton does not answer, None before any answer."""
+        cached = self._model_configs.get(model)
+        if cached is None or time.monotonic() - cached[0] > CONFIG_TTL_S:
             try:
                 config = await self._client.get_model_config(model, as_json=True,
                                                              client_timeout=timeout_s)
             except InferenceServerException:
-                return None
-            self._model_configs[model] = config.get("config", {})
-        return self._model_configs[model]
+                return cached[1] if cached else None
+            cached = self._model_configs[model] = (time.monotonic(), config.get("config", {}))
+        return cached[1]
 
     async def batch_size(self, model: str, timeout_s: float = 1.0) -> int:
         """Rows per request: the setting, lowered to the model's ``max_batch_size``."""
