@@ -85,7 +85,8 @@ def serve(run: Path, verbose: bool) -> tuple[int, Path]:
                "--model-repository", str(run / "export-model" / "model_repository"),
                "--student", str(run / "train-bi-encoder" / "student"),
                "--index-uri", str(run / "build-index" / "index" / "keyphrases.db"),
-               "--no-rerank", "--out", str(served), "--log-dir", str(logs / "serving")]
+               "--no-rerank", "--out", str(served), "--log-dir", str(logs / "serving"),
+               "--explain", "2"]  # where the cross-encoder has dimension heads (README)
     if verbose:
         return subprocess.call(command), served
     with open(logs / "serve.log", "w") as err:

@@ -4,7 +4,9 @@ The work is ``components.export.repository.build_model_repository``. Inputs are 
 models as ``Model`` artifacts (a sentence-transformers student directory and a ``CrossEncoder``
 directory); the output ``model_repository`` is a ``Model`` artifact holding a complete Triton
 model repository (tokenizer, encoder, embed_text, pair_tokenizer, cross_encoder, score_pairs),
-published only when both ONNX exports pass their parity check against torch.
+published only when both ONNX exports pass their parity check against torch. A cross-encoder
+trained with dimension heads is served with its ``dimensions`` output too (its names in the
+artifact's metadata, ``cross_encoder.dimensions``); the inputs are the same either way.
 ``config_path`` empty means ``components/export/config.yaml``.
 """
 
@@ -38,10 +40,12 @@ def export_model(student: Input[Model], cross_encoder: Input[Model],
         model_repository.metadata[f"{model}.target"] = report["target"]
         if "precision" in report:
             model_repository.metadata[f"{model}.precision"] = report["precision"]
-        for key in ("min_cosine", "max_score_diff", "embedding_dim"):
+        for key in ("min_cosine", "max_score_diff", "embedding_dim", "max_dimension_diff"):
             if report.get(key) is not None:
                 metrics.log_metric(f"{model}.{key}", report[key])
                 model_repository.metadata[f"{model}.{key}"] = report[key]
+        if report.get("dimensions"):  # the cross-encoder's heads, served as `dimensions`
+            model_repository.metadata[f"{model}.dimensions"] = ",".join(report["dimensions"])
     model_repository.metadata.update({"version": config.version,
                                       "max_batch_size": config.max_batch_size,
                                       "max_seq_length": config.max_seq_length})

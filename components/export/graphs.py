@@ -1,5 +1,6 @@
 """The exported computations: encoder + pooling + L2 norm (student), encoder + sigmoid head
-(cross-encoder). Plain torch modules over a Hugging Face backbone, shared by the ONNX export,
+(cross-encoder; plus the softmax of each dimension head where it was trained with them). Plain
+torch modules over a Hugging Face backbone, shared by the ONNX export,
 the parity check and the GPU Python-backend model (this file is copied next to its model.py,
 so it imports nothing from the project).
 
@@ -52,21 +53,41 @@ class EmbeddingGraph(nn.Module):
         return normalized_embedding(pool(hidden, attention_mask, self.pooling), self.dim)
 
 
+SCORE_OUTPUT = "score"
+DIMENSIONS_OUTPUT = "dimensions"
+DIMENSION_ANSWERS = ("yes", "no", "na")  # the order of a head's logits (components.contracts)
+
+
 class ScoreGraph(nn.Module):
-    """``(input_ids, attention_mask, token_type_ids) -> score [B, 1]``, the sigmoid P(relevant)."""
+    """``(input_ids, attention_mask, token_type_ids) -> score [B, 1]``, the sigmoid P(relevant).
+
+    A cross-encoder trained with dimension heads (``config.kpdistill_dimensions``: one 3-way
+    head per judge dimension after the relevance logit) also returns ``dimensions [B, D, 3]``:
+    each head's softmax over P(yes), P(no), P(not mentioned), in the dimension set's order.
+    """
 
     def __init__(self, classifier: nn.Module):
         super().__init__()
         self.classifier = classifier
+        self.dimensions = tuple(_dimensions(classifier))
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return (SCORE_OUTPUT, DIMENSIONS_OUTPUT) if self.dimensions else (SCORE_OUTPUT,)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor) -> torch.Tensor:
+                token_type_ids: torch.Tensor):
         logits = self.classifier(input_ids=input_ids, attention_mask=attention_mask,
                                  token_type_ids=token_type_ids).logits
-        if logits.shape[-1] != 1 + 3 * len(_dimensions(self.classifier)):
+        heads = len(DIMENSION_ANSWERS) * len(self.dimensions)
+        if logits.shape[-1] != 1 + heads:
             raise ValueError(f"cross-encoder must have one relevance logit (and 3 per "
                              f"dimension head), got {logits.shape[-1]}")
-        return torch.sigmoid(logits[:, :1].float())  # relevance; dimension heads not served
+        score = torch.sigmoid(logits[:, :1].float())
+        if not self.dimensions:
+            return score
+        answers = logits[:, 1:].float().reshape(-1, len(self.dimensions), len(DIMENSION_ANSWERS))
+        return score, torch.softmax(answers, dim=-1)
 
 
 def student_pooling(student_dir: Path) -> str:
@@ -123,3 +144,10 @@ def load_score_graph(cross_encoder_dir: Path, attn_implementation: str = "eager"
 def _dimensions(classifier) -> list[str]:
     """The judge dimensions a cross-encoder has heads for (components.training.cross_encoder)."""
     return list(getattr(classifier.config, "kpdistill_dimensions", None) or [])
+
+
+def cross_encoder_dimensions(cross_encoder_dir: Path) -> tuple[str, ...]:
+    """The dimension heads of a saved cross-encoder, read from its ``config.json`` (empty: the
+    relevance head only)."""
+    config = json.loads((backbone_dir(cross_encoder_dir) / "config.json").read_text())
+    return tuple(config.get("kpdistill_dimensions") or ())

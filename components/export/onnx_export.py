@@ -2,8 +2,10 @@
 
 Student: ``input_ids, attention_mask -> embedding [batch, dim]`` (pooling, optional Matryoshka
 truncation and L2 normalisation inside the graph). Cross-encoder: ``input_ids, attention_mask,
-token_type_ids -> score [batch, 1]`` (sigmoid P(relevant) inside the graph). Batch and sequence
-axes are dynamic. Each file is written aside and renamed into place, so a reader never sees a
+token_type_ids -> score [batch, 1]`` (sigmoid P(relevant) inside the graph), plus ``dimensions
+[batch, dims, 3]`` (each dimension head's P(yes), P(no), P(not mentioned)) when the model was
+trained with dimension heads; a model without them has the one output, as before. Batch and
+sequence axes are dynamic. Each file is written aside and renamed into place, so a reader never sees a
 half-written model.
 """
 
@@ -35,13 +37,13 @@ def _dummy(names: tuple[str, ...], batch: int = 2, seq: int = 8) -> tuple[torch.
     return tuple(tensors[n] for n in names)
 
 
-def _export(module: torch.nn.Module, inputs: tuple[str, ...], output: str, out_path: Path,
-            opset: int) -> Path:
+def _export(module: torch.nn.Module, inputs: tuple[str, ...], outputs: tuple[str, ...],
+            out_path: Path, opset: int) -> Path:
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.tmp{os.getpid()}")
     axes = {name: {0: "batch", 1: "sequence"} for name in inputs}
-    axes[output] = {0: "batch"}
+    axes.update({name: {0: "batch"} for name in outputs})
     with torch.inference_mode(), warnings.catch_warnings():
         # Understood, and checked after export by the parity gate (components/export/parity.py):
         # the tracer's shape checks (the one-logit check, the attention mask's) are constant
@@ -50,7 +52,7 @@ def _export(module: torch.nn.Module, inputs: tuple[str, ...], output: str, out_p
         warnings.filterwarnings("ignore", message="Exporting aten::index operator of advanced "
                                 "indexing", category=UserWarning)
         torch.onnx.export(module, _dummy(inputs), str(tmp), input_names=list(inputs),
-                          output_names=[output], dynamic_axes=axes, opset_version=opset,
+                          output_names=list(outputs), dynamic_axes=axes, opset_version=opset,
                           dynamo=False, do_constant_folding=True)
     onnx.checker.check_model(str(tmp))
     tmp.replace(out_path)
@@ -64,13 +66,14 @@ def export_student(student_dir: Path, out_path: Path, config: ExportConfig) -> P
     hidden = graph.backbone.config.hidden_size
     if config.matryoshka_dim is not None and config.matryoshka_dim > hidden:
         raise ValueError(f"matryoshka_dim {config.matryoshka_dim} exceeds the model's {hidden}")
-    return _export(graph, STUDENT_INPUTS, "embedding", out_path, config.opset)
+    return _export(graph, STUDENT_INPUTS, ("embedding",), out_path, config.opset)
 
 
 def export_cross_encoder(cross_encoder_dir: Path, out_path: Path, config: ExportConfig) -> Path:
-    """The cross-encoder (a sentence-transformers CrossEncoder directory) as ``score`` ONNX."""
+    """The cross-encoder (a sentence-transformers CrossEncoder directory) as ``score`` ONNX, with
+    the ``dimensions`` output where it has dimension heads."""
     graph = load_score_graph(cross_encoder_dir)
-    return _export(graph, CROSS_ENCODER_INPUTS, "score", out_path, config.opset)
+    return _export(graph, CROSS_ENCODER_INPUTS, graph.output_names, out_path, config.opset)
 
 
 def save_torchscript(graph: torch.nn.Module, inputs: tuple[str, ...], out_path: Path,

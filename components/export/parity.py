@@ -5,7 +5,8 @@ Runtime. The torch side is the reference path: sentence-transformers with its ow
 tokenizer. A model fails the check when any student embedding's cosine to torch is below
 ``min_cosine`` (default 0.9999: fp32 export of the same weights differs by kernel rounding only,
 ~1e-7 in cosine; a wrong pooling, mask or tokenizer drops it far below) or any cross-encoder
-score differs by more than ``max_score_diff``.
+score, or any probability of its dimension heads where it has them, differs by more than
+``max_score_diff``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class ParityReport:
     min_cosine: float | None = None
     max_score_diff: float | None = None
     embedding_dim: int | None = None
+    max_dimension_diff: float | None = None  # cross-encoder with dimension heads
+    dimensions: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,21 +89,56 @@ def check_cross_encoder(onnx_path: Path, cross_encoder_dir: Path, config: Export
                         item_texts: list[str], keyphrases: list[str]) -> ParityReport:
     from sentence_transformers import CrossEncoder
 
-    from components.export.graphs import backbone_dir
+    from components.export.graphs import (
+        DIMENSIONS_OUTPUT,
+        SCORE_OUTPUT,
+        backbone_dir,
+        cross_encoder_dimensions,
+    )
     tokens = _tokenizer(backbone_dir(cross_encoder_dir), config).encode_pairs(item_texts,
                                                                               keyphrases)
-    onnx_scores = encoding_module().OnnxRunner(onnx_path)(tokens)[:, 0]
+    served = encoding_module().OnnxRunner(onnx_path).outputs(tokens)
     model = CrossEncoder(str(cross_encoder_dir), device="cpu", max_length=config.max_seq_length)
     pairs = (list(zip(keyphrases, item_texts, strict=True)) if config.pair_order == "keyphrase_first"
              else list(zip(item_texts, keyphrases, strict=True)))
-    ref = np.asarray(model.predict(pairs, batch_size=32, convert_to_numpy=True), dtype=np.float32)
+    ref, ref_dimensions = reference_outputs(model, pairs)
+    dimensions = cross_encoder_dimensions(cross_encoder_dir)
     if ref.min() < 0 or ref.max() > 1:
         raise ParityError("cross-encoder torch scores are not probabilities: its activation "
                           "must be Sigmoid (CrossEncoder num_labels=1)")
-    diff = float(np.abs(onnx_scores - ref).max())
-    report = ParityReport("cross_encoder", len(pairs), max_score_diff=diff)
+    diff = float(np.abs(served[SCORE_OUTPUT][:, 0] - ref).max())
+    dim_diff = None
+    if dimensions:
+        if DIMENSIONS_OUTPUT not in served or \
+                served[DIMENSIONS_OUTPUT].shape != ref_dimensions.shape:
+            raise ParityError(f"cross-encoder ONNX lacks the {DIMENSIONS_OUTPUT} output "
+                              f"[pairs, {len(dimensions)}, 3] of its dimension heads")
+        dim_diff = float(np.abs(served[DIMENSIONS_OUTPUT] - ref_dimensions).max())
+    elif DIMENSIONS_OUTPUT in served:
+        raise ParityError(f"cross-encoder ONNX has a {DIMENSIONS_OUTPUT} output but the model "
+                          "has no dimension heads")
+    report = ParityReport("cross_encoder", len(pairs), max_score_diff=diff,
+                          max_dimension_diff=dim_diff, dimensions=dimensions or None)
     if diff > config.max_score_diff:
         raise ParityError(f"cross-encoder ONNX parity failed: max |score diff| {diff:.2e} > "
                           f"{config.max_score_diff}")
-    log.info("cross-encoder parity: max |score diff| %.2e over %d pairs", diff, len(pairs))
+    if dim_diff is not None and dim_diff > config.max_score_diff:
+        raise ParityError(f"cross-encoder ONNX parity failed: max |dimension probability diff| "
+                          f"{dim_diff:.2e} > {config.max_score_diff}")
+    log.info("cross-encoder parity: max |score diff| %.2e, |dimension diff| %s over %d pairs",
+             diff, "-" if dim_diff is None else f"{dim_diff:.2e}", len(pairs))
     return report
+
+
+def reference_outputs(model, pairs: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    """The torch cross-encoder's P(relevant) ``[pairs]`` and, where it has dimension heads, their
+    softmax ``[pairs, dims, 3]`` (else ``[pairs, 0, 3]``), from its raw logits (relevance first,
+    then 3 per head: ``components.training.cross_encoder``)."""
+    import torch
+    logits = np.asarray(model.predict(pairs, batch_size=32, activation_fn=torch.nn.Identity(),
+                                      convert_to_numpy=True), dtype=np.float32)
+    logits = logits.reshape(len(pairs), -1)
+    score = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+    heads = logits[:, 1:].reshape(len(pairs), -1, 3)
+    heads = np.exp(heads - heads.max(axis=-1, keepdims=True))
+    return score.astype(np.float32), (heads / heads.sum(axis=-1, keepdims=True)).astype(np.float32)

@@ -6,8 +6,14 @@ Layout (templates in ``model_repository/``; every version folder is published at
     encoder/         the student: input_ids, attention_mask -> embedding
     embed_text/      ensemble tokenizer -> encoder          (TEXT -> embedding)
     pair_tokenizer/  python: ITEM_TEXT, KEYPHRASE -> input_ids, attention_mask, token_type_ids
-    cross_encoder/   the cross-encoder -> score
+    cross_encoder/   the cross-encoder -> score (+ dimensions where it has dimension heads)
     score_pairs/     ensemble pair_tokenizer -> cross_encoder (ITEM_TEXT, KEYPHRASE -> score)
+
+A cross-encoder trained with dimension heads also serves ``dimensions`` (``[dims, 3]``: each
+head's P(yes), P(no), P(not mentioned)) from ``cross_encoder`` and ``score_pairs``, whose configs
+name the dimensions in order in the ``dimensions`` parameter (comma-separated). A cross-encoder
+without heads gets exactly the configs it always had: no second output, no parameter, so a
+reader (the gateway) tells the two apart from the model config alone.
 
 Targets for the two encoders: ``python-onnx`` (Python backend + ONNX Runtime, CPU; the one the
 PyPI Triton server can serve), ``python-torch`` (Python backend + traced TorchScript, fp16 on CUDA),
@@ -27,7 +33,12 @@ from string import Template
 
 from components.export import onnx_export, parity
 from components.export.config import INT8_TARGETS, ExportConfig
-from components.export.graphs import backbone_dir, student_pooling
+from components.export.graphs import (
+    DIMENSIONS_OUTPUT,
+    backbone_dir,
+    cross_encoder_dimensions,
+    student_pooling,
+)
 from components.export.templates import TEMPLATE_DIR
 
 log = logging.getLogger(__name__)
@@ -116,13 +127,36 @@ def _warmup_block(config: ExportConfig, inputs: tuple[str, ...], id_type: str) -
     return f'model_warmup [ {{ name: "zeros_b{batch}_s16" batch_size: {batch} {tensors} }} ]'
 
 
+DIMENSIONS_PARAMETER = "dimensions"
+
+
+def dimension_blocks(dimensions: tuple[str, ...]) -> dict[str, str]:
+    """The config fragments that declare the ``dimensions`` output of ``cross_encoder`` and
+    ``score_pairs`` (template placeholders), all empty for a model without dimension heads."""
+    if not dimensions:
+        return {"dimensions_output": "", "dimensions_parameter": "", "dimensions_map": ""}
+    bad = [d for d in dimensions if not d or "," in d or '"' in d]
+    if bad:
+        raise ValueError(f"dimension names must be non-empty without ',' or '\"': {bad}")
+    return {
+        "dimensions_output": (f',\n  {{ name: "{DIMENSIONS_OUTPUT}" data_type: TYPE_FP32 '
+                              f'dims: [ {len(dimensions)}, 3 ] }}'),
+        "dimensions_parameter": (f'parameters {{ key: "{DIMENSIONS_PARAMETER}" value: '
+                                 f'{{ string_value: "{",".join(dimensions)}" }} }}'),
+        "dimensions_map": (f'\n      output_map {{ key: "{DIMENSIONS_OUTPUT}" '
+                           f'value: "{DIMENSIONS_OUTPUT}" }}'),
+    }
+
+
 def _inputs(head: str) -> tuple[str, ...]:
     return onnx_export.STUDENT_INPUTS if head == "embedding" else onnx_export.CROSS_ENCODER_INPUTS
 
 
 def encoder_config(name: str, target: str, config: ExportConfig, head: str,
-                   pooling: str = "mean", dim: int | None = None) -> str:
-    """``config.pbtxt`` text of ``encoder`` (head ``embedding``) or ``cross_encoder`` (``score``)."""
+                   pooling: str = "mean", dim: int | None = None,
+                   dimensions: tuple[str, ...] = ()) -> str:
+    """``config.pbtxt`` text of ``encoder`` (head ``embedding``) or ``cross_encoder`` (``score``;
+    with ``dimensions``, the names of its dimension heads, also the ``dimensions`` output)."""
     id_type = "TYPE_INT32" if target == "tensorrt" else "TYPE_INT64"
     instances, threads = config.encoder_instances, config.ort_threads
     if head == "score":  # the cross-encoder has its own, where set
@@ -139,15 +173,17 @@ def encoder_config(name: str, target: str, config: ExportConfig, head: str,
         preferred=", ".join(map(str, config.preferred_batch_sizes)),
         queue_delay_us=config.max_queue_delay_us, instances=instances, kind=kind,
         max_queue_size=config.max_queue_size, queue_timeout_us=config.queue_timeout_us,
-        warmup=_warmup_block(config, _inputs(head), id_type))
+        warmup=_warmup_block(config, _inputs(head), id_type),
+        **(dimension_blocks(dimensions) if head == "score" else {}))
 
 
 def _encoder_model(out: Path, name: str, target: str, model_dir: Path, onnx_path: Path,
-                   config: ExportConfig, head: str, report: dict, dim: int | None) -> None:
+                   config: ExportConfig, head: str, report: dict, dim: int | None,
+                   dimensions: tuple[str, ...] = ()) -> None:
     """Write ``out/<name>``: config.pbtxt and its first version."""
     inputs = _inputs(head)
     pooling = student_pooling(model_dir) if head == "embedding" else "cls"
-    text = encoder_config(name, target, config, head, pooling, dim)
+    text = encoder_config(name, target, config, head, pooling, dim, dimensions)
     model_dir_out = out / name
     model_dir_out.mkdir(parents=True, exist_ok=True)
     (model_dir_out / "config.pbtxt").write_text(text)
@@ -180,8 +216,8 @@ def _build_plan(model_dir: Path, head: str, inputs: tuple[str, ...], config: Exp
     from components.export.tensorrt_build import ShapeProfile, build_engine, export_int32_onnx
     graph = (load_embedding_graph(model_dir, config.matryoshka_dim) if head == "embedding"
              else load_score_graph(model_dir))
-    output = "embedding" if head == "embedding" else "score"
-    onnx32 = export_int32_onnx(graph, list(inputs), output,
+    outputs = ["embedding"] if head == "embedding" else list(graph.output_names)
+    onnx32 = export_int32_onnx(graph, list(inputs), outputs,
                                plan_path.with_name("int32.onnx"), config.opset)
     build_engine(onnx32, plan_path, list(inputs), ShapeProfile.from_config(config),
                  config.trt_workspace_gb)
@@ -213,10 +249,10 @@ def _tokenizer_model(out: Path, name: str, model_dir: Path, config: ExportConfig
     publish_version(model_out, config.version, populate)
 
 
-def _ensemble(out: Path, name: str, config: ExportConfig) -> None:
+def _ensemble(out: Path, name: str, config: ExportConfig, **blocks: str) -> None:
     (out / name / "1").mkdir(parents=True, exist_ok=True)
     (out / name / "config.pbtxt").write_text(render_config(
-        name, max_batch_size=config.max_batch_size))
+        name, max_batch_size=config.max_batch_size, **blocks))
 
 
 def build_model_repository(student_dir: Path, cross_encoder_dir: Path, out_dir: Path,
@@ -253,10 +289,11 @@ def build_model_repository(student_dir: Path, cross_encoder_dir: Path, out_dir: 
         _tokenizer_model(staging, "pair_tokenizer", cross_encoder_dir, config, id_type)
         _encoder_model(staging, "encoder", target, student_dir, student_onnx, config,
                        "embedding", student_info, student_report.embedding_dim)
+        dimensions = cross_encoder_dimensions(cross_encoder_dir)
         _encoder_model(staging, "cross_encoder", target, cross_encoder_dir, ce_onnx, config,
-                       "score", {"target": target, **ce_report.to_dict()}, 1)
+                       "score", {"target": target, **ce_report.to_dict()}, 1, dimensions)
         _ensemble(staging, "embed_text", config)
-        _ensemble(staging, "score_pairs", config)
+        _ensemble(staging, "score_pairs", config, **dimension_blocks(dimensions))
         shutil.rmtree(work)
         _swap_in(staging, out_dir)
     except BaseException:

@@ -56,7 +56,7 @@ class Int32Inputs(torch.nn.Module):
         super().__init__()
         self.graph = graph
 
-    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+    def forward(self, *tensors: torch.Tensor):
         return self.graph(*(t.long() for t in tensors))
 
 
@@ -95,18 +95,19 @@ def build_engine(onnx_path: Path, plan_path: Path, input_names: list[str],
     return plan_path
 
 
-def export_int32_onnx(graph: torch.nn.Module, input_names: list[str], output: str,
+def export_int32_onnx(graph: torch.nn.Module, input_names: list[str], outputs: list[str],
                       out_path: Path, opset: int) -> Path:
-    """ONNX of ``graph`` whose token inputs are int32, dynamic batch and sequence."""
+    """ONNX of ``graph`` whose token inputs are int32, dynamic batch and sequence; ``outputs``
+    names the graph's outputs in order (the cross-encoder's ``dimensions`` after ``score``)."""
     ids = torch.randint(1000, 2000, (2, 8), dtype=torch.int32)
     dummy = tuple(ids if n == "input_ids" else torch.ones_like(ids) if n == "attention_mask"
                   else torch.zeros_like(ids) for n in input_names)
     axes = {n: {0: "batch", 1: "sequence"} for n in input_names}
-    axes[output] = {0: "batch"}
+    axes.update({name: {0: "batch"} for name in outputs})
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with torch.inference_mode():
         torch.onnx.export(Int32Inputs(graph), dummy, str(out_path), input_names=input_names,
-                          output_names=[output], dynamic_axes=axes, opset_version=opset,
+                          output_names=list(outputs), dynamic_axes=axes, opset_version=opset,
                           dynamo=False)
     return out_path

@@ -2,6 +2,12 @@
 
     python -m serving.gateway.client --title "Set of 4 red wine glasses" \
         --category "Home & Kitchen > Glassware" --brand Libbey -k 10 --rerank
+
+With ``--rerank`` and a served cross-encoder that has dimension heads, a last column explains
+each keyphrase per judge dimension, e.g. ``type ✓ brand ✓ size ✗``: ``✓`` where the head's
+P(match) reaches the threshold (``--dimension-threshold``, default 0.5), ``✗`` where P(mismatch)
+does, nothing where P(not mentioned) does (the keyphrase names no brand, say), ``?`` where no
+answer reaches it. With a threshold of 0.5 or more at most one of the three can.
 """
 
 from __future__ import annotations
@@ -14,13 +20,35 @@ import grpc
 from serving.proto.kpdistill.v1 import recommender_pb2 as pb
 from serving.proto.kpdistill.v1 import recommender_pb2_grpc as pb_grpc
 
+DIMENSION_THRESHOLD = 0.5
+MATCH, MISMATCH, UNSURE = "\u2713", "\u2717", "?"
 
-def format_table(response: pb.RecommendResponse) -> str:
-    rows = [("rank", "keyphrase", "bi-enc", "cross-enc", "category", "source")]
+
+def format_dimensions(dimensions, threshold: float = DIMENSION_THRESHOLD) -> str:
+    """``type ✓ brand ✗ size ?`` from a keyphrase's dimension estimates (module docstring);
+    the dimensions the keyphrase does not mention are left out."""
+    marks = []
+    for d in dimensions:
+        if d.match >= threshold:
+            marks.append(f"{d.dimension} {MATCH}")
+        elif d.mismatch >= threshold:
+            marks.append(f"{d.dimension} {MISMATCH}")
+        elif d.not_mentioned < threshold:
+            marks.append(f"{d.dimension} {UNSURE}")
+    return " ".join(marks)
+
+
+def format_table(response: pb.RecommendResponse,
+                 dimension_threshold: float = DIMENSION_THRESHOLD) -> str:
+    explained = any(kp.dimensions for kp in response.keyphrases)
+    rows = [("rank", "keyphrase", "bi-enc", "cross-enc", "category", "source")
+            + (("dimensions",) if explained else ())]
     for kp in response.keyphrases:
         ce = f"{kp.cross_encoder_score:.3f}" if kp.HasField("cross_encoder_score") else "-"
         rows.append((str(kp.rank), kp.text, f"{kp.bi_encoder_score:.3f}", ce, kp.category,
-                     kp.source))
+                     kp.source)
+                    + ((format_dimensions(kp.dimensions, dimension_threshold),) if explained
+                       else ()))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -51,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--filter-category", action="store_true",
                    help="only keyphrases of the item's top-level category")
     p.add_argument("--keep-near-duplicates", action="store_true")
+    p.add_argument("--dimension-threshold", type=float, default=DIMENSION_THRESHOLD,
+                   help="probability a dimension's answer needs to be shown as match (✓) or "
+                        "mismatch (✗) when re-ranking returns dimension estimates")
     p.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")
     args = p.parse_args(argv)
     request = pb.RecommendRequest(
@@ -64,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     except grpc.RpcError as err:
         print(f"error: {err.code().name}: {err.details()}", file=sys.stderr)
         return 2
-    print(format_table(response))
+    print(format_table(response, args.dimension_threshold))
     return 0
 
 

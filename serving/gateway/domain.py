@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 class RecommendError(Exception):
     """Base of the errors the service maps to a status."""
@@ -56,6 +58,41 @@ class RecommendRequest:
 
 
 @dataclass(frozen=True)
+class DimensionEstimate:
+    """One dimension head's answer for an (item, keyphrase) pair; the three sum to 1."""
+
+    dimension: str        # "type", "brand", "size", ...
+    match: float          # P(yes)
+    mismatch: float       # P(no)
+    not_mentioned: float  # P(not mentioned)
+
+
+@dataclass(frozen=True)
+class PairScores:
+    """What the cross-encoder says about pairs: P(relevant) per pair, and where the served model
+    has dimension heads their names and ``estimates [pairs, dims, 3]`` (yes, no, not
+    mentioned); ``dimensions`` is empty and ``estimates`` None for a model without heads."""
+
+    scores: np.ndarray
+    dimensions: tuple[str, ...] = ()
+    estimates: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.dimensions and (self.estimates is None or self.estimates.shape
+                                != (len(self.scores), len(self.dimensions), 3)):
+            shape = None if self.estimates is None else self.estimates.shape
+            raise ValueError(f"estimates must be [{len(self.scores)}, {len(self.dimensions)}, "
+                             f"3] for dimensions {self.dimensions}, got {shape}")
+
+    def pair_dimensions(self, row: int) -> tuple[DimensionEstimate, ...]:
+        """The estimates of pair ``row`` (empty without dimension heads)."""
+        if not self.dimensions:
+            return ()
+        return tuple(DimensionEstimate(name, float(p[0]), float(p[1]), float(p[2]))
+                     for name, p in zip(self.dimensions, self.estimates[row], strict=True))
+
+
+@dataclass(frozen=True)
 class Candidate:
     """A keyphrase the index returned for an item."""
 
@@ -66,6 +103,7 @@ class Candidate:
     source: str
     bi_encoder_score: float
     cross_encoder_score: float | None = None
+    dimensions: tuple[DimensionEstimate, ...] = ()  # the cross-encoder's, when re-ranked
 
     @property
     def score(self) -> float:

@@ -24,6 +24,7 @@ from serving.gateway.domain import (
     DeadlineExceeded,
     InvalidRequest,
     Overloaded,
+    PairScores,
     Recommendation,
     RecommendRequest,
     StageTimings,
@@ -35,7 +36,7 @@ class ModelClient(Protocol):
     async def embed_texts(self, texts: list[str], timeout_s: float) -> np.ndarray: ...
 
     async def score_pairs(self, keyphrases: list[str], item_texts: list[str],
-                          timeout_s: float) -> np.ndarray: ...
+                          timeout_s: float) -> PairScores: ...
 
 
 class Searcher(Protocol):
@@ -173,14 +174,14 @@ class RecommendationService:
                  for j in range(min(len(candidates[i]), self._fetch_count(r)))]
         if not pairs:
             return candidates
-        scores = await self._within(call, self.models.score_pairs,
-                                    [candidates[i][j].text for i, j in pairs],
-                                    [texts[i] for i, _ in pairs])
+        scored: PairScores = await self._within(call, self.models.score_pairs,
+                                                [candidates[i][j].text for i, j in pairs],
+                                                [texts[i] for i, _ in pairs])
         out = [list(c) for c in candidates]
-        for (i, j), score in zip(pairs, scores, strict=True):
+        for row, ((i, j), score) in enumerate(zip(pairs, scored.scores, strict=True)):
             c = candidates[i][j]
             out[i][j] = Candidate(c.keyphrase_id, c.text, c.normalized, c.category, c.source,
-                                  c.bi_encoder_score, float(score))
+                                  c.bi_encoder_score, float(score), scored.pair_dimensions(row))
         for i, r in enumerate(requests):
             if r.options.rerank:
                 out[i] = sorted(out[i][:self._fetch_count(r)], key=lambda c: -c.score)

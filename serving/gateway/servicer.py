@@ -67,6 +67,9 @@ def response_to_proto(rec: Recommendation) -> pb.RecommendResponse:
                                 bi_encoder_score=c.bi_encoder_score)
         if c.cross_encoder_score is not None:
             kp.cross_encoder_score = c.cross_encoder_score
+        for d in c.dimensions:
+            kp.dimensions.add(dimension=d.dimension, match=d.match, mismatch=d.mismatch,
+                              not_mentioned=d.not_mentioned)
     t = rec.timings
     out.timings.CopyFrom(pb.StageTimings(embed_ms=t.embed_ms, search_ms=t.search_ms,
                                          rerank_ms=t.rerank_ms, total_ms=t.total_ms))

@@ -17,11 +17,18 @@ gateway will wait for it as Triton's own request timeout (QUEUE_SHARE), so work 
 about to give up on is dropped from Triton's queue instead of delaying every later call. Triton's errors keep their meaning:
 its INVALID_ARGUMENT is the caller's mistake, a full queue is overload, the rest is the backend
 being unavailable (:func:`domain_error`).
+
+``score_pairs`` also asks for the cross-encoder's ``dimensions`` output when the served
+``score_pairs`` model declares it (a cross-encoder trained with dimension heads: its config
+lists the output and names the dimensions in its ``dimensions`` parameter,
+``components/export/repository.py``); a model without it is asked for ``score`` alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 
 import numpy as np
 import tritonclient.grpc.aio as triton_aio
@@ -40,8 +47,16 @@ from components.contracts import (
     SCORE_OUTPUT,
     TOKENIZER_MODEL,
 )
-from serving.gateway.domain import BackendUnavailable, InvalidRequest, Overloaded, RecommendError
+from serving.gateway.domain import (
+    BackendUnavailable,
+    InvalidRequest,
+    Overloaded,
+    PairScores,
+    RecommendError,
+)
 from serving.gateway.tokenizer import ItemTokenizer
+
+log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 CHANNEL_ARGS = [
@@ -55,6 +70,8 @@ CHANNEL_ARGS = [
 ]
 CLIENT_ERRORS = ("INVALID_ARGUMENT", "OUT_OF_RANGE")
 OVERLOAD_MESSAGES = ("exceeds maximum queue size", "request timeout expired")
+DIMENSIONS_OUTPUT = "dimensions"  # components.export.graphs.DIMENSIONS_OUTPUT (the contract)
+CONFIG_TTL_S = 30.0  # how long a model's config (max batch, served outputs) is trusted
 QUEUE_SHARE = 0.7
 """Share of a request's wait that it may spend in Triton's queue: Triton drops it after that
 (RESOURCE_EXHAUSTED, overload) and the rest of the wait is left for running it, so a saturated
@@ -89,6 +106,23 @@ def domain_error(model: str, url: str, err: InferenceServerException) -> Recomme
                                         f"{message}", timed_out=status == "DEADLINE_EXCEEDED")
 
 
+def served_dimensions(config: dict) -> tuple[str, ...]:
+    """The dimension names a ``score_pairs`` model config (Triton's JSON) serves estimates for:
+    empty unless it declares the ``dimensions`` output ``[dims, 3]`` and names as many."""
+    outputs = {o.get("name"): o for o in config.get("output", [])}
+    if DIMENSIONS_OUTPUT not in outputs:
+        return ()
+    names = (config.get("parameters", {}).get(DIMENSIONS_OUTPUT, {})
+             .get("string_value", ""))
+    names = tuple(n for n in names.split(",") if n)
+    dims = [int(d) for d in outputs[DIMENSIONS_OUTPUT].get("dims", [])]
+    if dims != [len(names), 3] or not names:
+        log.warning("%s output %s does not match its named dimensions %s: not served",
+                    DIMENSIONS_OUTPUT, dims, names)
+        return ()
+    return names
+
+
 def batches(rows: int, size: int) -> list[tuple[int, int]]:
     """[start, end) slices of at most ``size`` rows covering ``rows``."""
     return [(start, min(start + size, rows)) for start in range(0, rows, size)]
@@ -110,7 +144,7 @@ class TritonModelClient:
         self.tokenizer_dir = tokenizer_dir
         self.max_batch = max_batch
         self.not_ready_reason = ""
-        self._configs: dict[str, dict] = {}
+        self._model_configs: dict[str, tuple[float, dict]] = {}  # (when read, config)
         self._tokenizer: ItemTokenizer | None = None
         self._tokenizer_lock = asyncio.Lock()  # calls arriving together load it once
         self._client = triton_aio.InferenceServerClient(url, channel_args=CHANNEL_ARGS)
@@ -138,17 +172,30 @@ class TritonModelClient:
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     async def score_pairs(self, keyphrases: list[str], item_texts: list[str],
-                          timeout_s: float) -> np.ndarray:
-        """The cross-encoder's P(relevant) for each (keyphrase, item text) pair."""
+                          timeout_s: float) -> PairScores:
+        """The cross-encoder's P(relevant) for each (keyphrase, item text) pair, and its
+        dimension estimates where the served model has dimension heads."""
         if len(item_texts) != len(keyphrases):
             raise InvalidRequest(f"{len(keyphrases)} keyphrases but {len(item_texts)} item texts")
+        dimensions = served_dimensions(await self.model_config(self.score_model,
+                                                               min(timeout_s, 1.0)) or {})
         if not item_texts:
-            return np.zeros(0, dtype=np.float32)
+            return PairScores(np.zeros(0, dtype=np.float32), dimensions,
+                              np.zeros((0, len(dimensions), 3), dtype=np.float32)
+                              if dimensions else None)
+        outputs = (SCORE_OUTPUT, DIMENSIONS_OUTPUT) if dimensions else (SCORE_OUTPUT,)
         parts = await self._infer_split(
-            self.score_model, len(item_texts), timeout_s, SCORE_OUTPUT,
+            self.score_model, len(item_texts), timeout_s, outputs,
             lambda a, b: [_text_input(SCORE_ITEM_INPUT, item_texts[a:b]),
                           _text_input(SCORE_KEYPHRASE_INPUT, keyphrases[a:b])])
-        return np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1) for _, p in parts])
+        scores = np.concatenate([np.asarray(p[SCORE_OUTPUT], dtype=np.float32).reshape(-1)
+                                 for _, p in parts])
+        if not dimensions:
+            return PairScores(scores)
+        estimates = np.concatenate([
+            np.asarray(p[DIMENSIONS_OUTPUT], dtype=np.float32).reshape(b - a, len(dimensions), 3)
+            for (a, b), p in parts])
+        return PairScores(scores, dimensions, estimates)
 
     async def is_ready(self, timeout_s: float = 1.0) -> bool:
         """The embedding model is ready (and, when the gateway tokenizes, its tokenizer is
@@ -166,20 +213,9 @@ class TritonModelClient:
         else:
             self.not_ready_reason = "" if ready else f"model {self.ready_model} is not ready"
         if not ready:
-            self._configs.clear()
+            self._model_configs.clear()
             self._tokenizer = None
         return ready
-
-    async def model_config(self, model: str, timeout_s: float = 1.0) -> dict | None:
-        """The model's configuration as Triton reports it (cached), or None if unreadable."""
-        if model not in self._configs:
-            try:
-                answer = await self._client.get_model_config(model, as_json=True,
-                                                             client_timeout=timeout_s)
-            except InferenceServerException:
-                return None  # not cached: asked again once Triton answers
-            self._configs[model] = answer.get("config", {})
-        return self._configs[model]
 
     async def item_tokenizer(self, timeout_s: float = 1.0) -> ItemTokenizer:
         """The gateway's tokenizer, cut at the served tokenizer's ``max_length`` and giving
@@ -206,32 +242,49 @@ class TritonModelClient:
         except (OSError, ValueError) as err:
             raise BackendUnavailable("tokenizer", str(err)) from err
 
+    async def model_config(self, model: str, timeout_s: float = 1.0) -> dict | None:
+        """The model's config (Triton's JSON), cached for ``CONFIG_TTL_S`` (a repository swapped
+        under a running gateway, say to a cross-encoder with dimension heads, is seen within
+        that); the last one known while Triton does not answer, None before any answer."""
+        cached = self._model_configs.get(model)
+        if cached is None or time.monotonic() - cached[0] > CONFIG_TTL_S:
+            try:
+                config = await self._client.get_model_config(model, as_json=True,
+                                                             client_timeout=timeout_s)
+            except InferenceServerException:
+                return cached[1] if cached else None
+            cached = self._model_configs[model] = (time.monotonic(), config.get("config", {}))
+        return cached[1]
+
     async def batch_size(self, model: str, timeout_s: float = 1.0) -> int:
         """Rows per request: the setting, lowered to the model's ``max_batch_size``."""
         config = await self.model_config(model, timeout_s)
-        if config is None:
-            return self.max_batch
-        model_max = int(config.get("max_batch_size", 0) or 0)
+        model_max = int((config or {}).get("max_batch_size", 0) or 0)
         return min(self.max_batch, model_max) if model_max > 0 else self.max_batch
 
-    async def _infer_split(self, model: str, rows: int, timeout_s: float, output: str, inputs):
+    async def _infer_split(self, model: str, rows: int, timeout_s: float,
+                           output: str | tuple[str, ...], inputs):
         size = await self.batch_size(model, min(timeout_s, 1.0))
         spans = batches(rows, size)
         results = await asyncio.gather(
             *(self._infer(model, inputs(a, b), output, timeout_s) for a, b in spans))
         return list(zip(spans, results, strict=True))
 
-    async def _infer(self, model: str, inputs: list[InferInput], output: str,
-                     timeout_s: float) -> np.ndarray:
+    async def _infer(self, model: str, inputs: list[InferInput], output: str | tuple[str, ...],
+                     timeout_s: float) -> np.ndarray | dict[str, np.ndarray]:
+        """One request; the array of ``output``, or ``{name: array}`` for a tuple of names."""
         timeout_s = max(timeout_s, 0.001)
+        names = (output,) if isinstance(output, str) else output
         try:
             result = await self._client.infer(model, inputs,
-                                              outputs=[InferRequestedOutput(output)],
+                                              outputs=[InferRequestedOutput(o) for o in names],
                                               timeout=max(int(timeout_s * QUEUE_SHARE * 1e6), 1),
                                               client_timeout=timeout_s)
         except InferenceServerException as err:
             raise domain_error(model, self.url, err) from err
-        return result.as_numpy(output)
+        if isinstance(output, str):
+            return result.as_numpy(output)
+        return {name: result.as_numpy(name) for name in names}
 
     async def close(self) -> None:
         await self._client.close()

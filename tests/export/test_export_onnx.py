@@ -68,7 +68,7 @@ def test_broken_export_fails_the_parity_gate(tmp_path, texts):
     config = ExportConfig.from_yaml(max_seq_length=64)
     good = load_embedding_graph(standin_student())
     broken = EmbeddingGraph(good.backbone, pooling="cls")
-    path = onnx_export._export(broken, onnx_export.STUDENT_INPUTS, "embedding",
+    path = onnx_export._export(broken, onnx_export.STUDENT_INPUTS, ("embedding",),
                                tmp_path / "broken.onnx", config.opset)
     items, keyphrases = texts
     with pytest.raises(parity.ParityError, match="min cosine"):

@@ -181,7 +181,7 @@ def test_tensorrt_engine_builds_from_the_student(tmp_path, test_config):
     from components.export.standin import standin_student
     from components.export.tensorrt_build import ShapeProfile, export_int32_onnx
     onnx32 = export_int32_onnx(load_embedding_graph(standin_student()),
-                               ["input_ids", "attention_mask"], "embedding",
+                               ["input_ids", "attention_mask"], ["embedding"],
                                tmp_path / "s.onnx", test_config.opset)
     plan = build_engine(onnx32, tmp_path / "model.plan", ["input_ids", "attention_mask"],
                         ShapeProfile.from_config(test_config))

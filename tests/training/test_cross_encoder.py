@@ -132,11 +132,13 @@ def test_dimension_heads_learn_the_judges_answers_and_leave_relevance_at_logit_0
     assert est[:, 1, 2].mean() > 0.5      # brand: the judge said not mentioned (0.8)
     p = scorer.score_pairs(kps, texts)
     assert p.shape == (6,) and ((p >= 0) & (p <= 1)).all()
-    from components.export.graphs import load_score_graph  # the export serves relevance only
+    from components.export.graphs import load_score_graph  # the export serves both
     graph = load_score_graph(tmp_path / "ce")
     with torch.inference_mode():
-        served = graph(**scorer.tokens.features(kps, texts, torch.device("cpu")))
+        served, heads = graph(**scorer.tokens.features(kps, texts, torch.device("cpu")))
     assert served.shape == (6, 1) and np.allclose(served[:, 0].numpy(), p, atol=1e-5)
+    assert graph.output_names == ("score", "dimensions")
+    assert np.allclose(heads.numpy(), est, atol=1e-5)
     plain = train_cross_encoder(labels, items, CrossEncoderConfig(
         base_model=str(tiny_model_dir), max_steps=1, batch_size=4, max_length=48),
         tmp_path / "plain", device=torch.device("cpu"))[0]

@@ -3,6 +3,8 @@ of a batch into one padded tensor set, run one forward pass, split the result ba
 
 Two runners: ONNX Runtime on the exported ``model.onnx`` (CPU), and torch on the traced
 TorchScript ``model.pt`` (fp16 on CUDA; torch alone, no transformers). No Triton import.
+Calling a runner gives its first output (``embedding`` or ``score``); ``outputs`` gives every
+output by name (the cross-encoder's ``dimensions`` beside its ``score``).
 """
 
 from __future__ import annotations
@@ -79,28 +81,36 @@ class OnnxRunner:
         self.session = ort.InferenceSession(str(model_path), options,
                                             providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
-        self.output_name = self.session.get_outputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.output_name = self.output_names[0]
         self.max_padding_share = max_padding_share
 
-    def _run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
-        return self.session.run([self.output_name], feed)[0].astype(np.float32, copy=False)
+    def _run(self, feed: dict[str, np.ndarray], names: list[str]) -> list[np.ndarray]:
+        return [out.astype(np.float32, copy=False) for out in self.session.run(names, feed)]
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        return self.outputs(inputs, [self.output_name])[self.output_name]
+
+    def outputs(self, inputs: dict[str, np.ndarray],
+                names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """The outputs ``names`` (default: all) of one forward pass, float32; in length
+        groups when ``max_padding_share`` is set (the same values, fewer padded tokens)."""
+        names = list(names or self.output_names)
         feed = {name: inputs[name].astype(np.int64, copy=False) for name in self.input_names}
         mask = feed.get("attention_mask")
-        if self.max_padding_share is None or mask is None or len(mask) < 2:
-            return self._run(feed)
+        grouped = self.max_padding_share is not None and mask is not None and len(mask) >= 2
+        groups = length_groups(mask.sum(axis=1), self.max_padding_share) if grouped else []
+        if not grouped or (len(groups) == 1 and mask.sum(axis=1).max() == mask.shape[1]):
+            return dict(zip(names, self._run(feed, names), strict=True))
         lengths = mask.sum(axis=1)
-        groups = length_groups(lengths, self.max_padding_share)
-        if len(groups) == 1 and lengths.max() == mask.shape[1]:
-            return self._run(feed)
-        out = None
+        out: dict[str, np.ndarray] = {}
         for rows in groups:
             width = max(int(lengths[rows].max()), 1)
-            part = self._run({name: t[rows, :width] for name, t in feed.items()})
-            if out is None:
-                out = np.empty((len(mask), *part.shape[1:]), dtype=np.float32)
-            out[rows] = part
+            parts = self._run({name: t[rows, :width] for name, t in feed.items()}, names)
+            for name, part in zip(names, parts, strict=True):
+                if name not in out:
+                    out[name] = np.empty((len(mask), *part.shape[1:]), dtype=np.float32)
+                out[name][rows] = part
         return out
 
 
@@ -117,8 +127,18 @@ class TorchRunner:
         self.input_names = list(input_names)
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        return self._forward(inputs)[0]
+
+    def outputs(self, inputs: dict[str, np.ndarray],
+                names: Sequence[str]) -> dict[str, np.ndarray]:
+        """The graph's outputs (a traced graph returns them in export order) under ``names``."""
+        return dict(zip(names, self._forward(inputs), strict=True))
+
+    def _forward(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         torch = self.torch
         with torch.inference_mode():
             feed = [torch.from_numpy(inputs[n].astype(np.int64, copy=False)).to(self.device)
                     for n in self.input_names]
-            return self.graph(*feed).float().cpu().numpy()
+            out = self.graph(*feed)
+            out = out if isinstance(out, tuple | list) else (out,)
+            return [t.float().cpu().numpy() for t in out]

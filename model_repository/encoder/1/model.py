@@ -1,5 +1,6 @@
 """Triton Python-backend encoder: token id tensors -> ``embedding`` (student) or ``score``
-(cross-encoder).
+(cross-encoder), and every further output the config declares (the cross-encoder's
+``dimensions`` when it has dimension heads).
 
 Config parameters: ``runtime`` (``onnx``: ONNX Runtime on ``model.onnx``; ``torch``: the traced
 TorchScript ``model.pt``, fp16 on CUDA), ``device`` (``cpu`` | ``cuda``), ``intra_op_threads``,
@@ -31,7 +32,7 @@ class TritonPythonModel:
     def initialize(self, args):
         config = json.loads(args["model_config"])
         self.inputs = [i["name"] for i in config["input"]]
-        self.output = config["output"][0]["name"]
+        self.outputs = [o["name"] for o in config["output"]]
         runtime = _param(config, "runtime", "onnx")
         if runtime == "onnx":
             share = _param(config, "max_padding_share", "")
@@ -50,6 +51,8 @@ class TritonPythonModel:
         batches = [{name: pb_utils.get_input_tensor_by_name(r, name).as_numpy()
                     for name in self.inputs} for r in requests]
         merged, sizes = merge_requests(batches)
-        outputs = split_output(self.runner(merged), sizes)
-        return [pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(self.output, out)])
-                for out in outputs]
+        results = self.runner.outputs(merged, self.outputs)
+        parts = {name: split_output(results[name], sizes) for name in self.outputs}
+        return [pb_utils.InferenceResponse(output_tensors=[
+                    pb_utils.Tensor(name, parts[name][i]) for name in self.outputs])
+                for i in range(len(sizes))]

@@ -3,7 +3,9 @@ ModelReady / ModelConfig / ModelInfer to test the gateway's Triton client over a
 It refuses batches larger than ``max_batch_size`` as Triton does, and can be told to answer
 with any status (queue full, down, ...). ``encoder`` takes token ids (the gateway tokenized):
 its embedding's first value is the row's token count + 1; ``tokenizer`` only has a config
-(its ``max_length``)."""
+(its ``max_length``). With ``dimensions`` its ``score_pairs`` is a cross-encoder with
+dimension heads: the config declares the ``dimensions`` output and names them, and each pair's
+estimates are P(yes) = its score, P(no) = 1 - score, P(na) = 0."""
 
 from __future__ import annotations
 
@@ -24,8 +26,10 @@ def _strings(raw: bytes) -> list[bytes]:
 
 
 class FakeTriton(service_pb2_grpc.GRPCInferenceServiceServicer):
-    def __init__(self, max_batch_size: int = 256, dim: int = 4, max_length: int = 128):
+    def __init__(self, max_batch_size: int = 256, dim: int = 4, max_length: int = 128,
+                 dimensions: tuple[str, ...] = ()):
         self.max_batch_size = max_batch_size
+        self.dimensions = tuple(dimensions)
         self.dim = dim
         self.max_length = max_length
         self.token_ids: list[np.ndarray] = []  # input_ids of each encoder request
@@ -44,6 +48,11 @@ class FakeTriton(service_pb2_grpc.GRPCInferenceServiceServicer):
         if request.name == "encoder":
             for name in ("input_ids", "attention_mask"):
                 config.input.add(name=name, data_type=model_config_pb2.TYPE_INT64, dims=[-1])
+        if request.name == "score_pairs" and self.dimensions:
+            config.output.add(name="score", data_type=model_config_pb2.TYPE_FP32, dims=[1])
+            config.output.add(name="dimensions", data_type=model_config_pb2.TYPE_FP32,
+                              dims=[len(self.dimensions), 3])
+            config.parameters["dimensions"].string_value = ",".join(self.dimensions)
         return service_pb2.ModelConfigResponse(config=config)
 
     async def ModelInfer(self, request, context):  # noqa: N802
@@ -80,6 +89,14 @@ class FakeTriton(service_pb2_grpc.GRPCInferenceServiceServicer):
         response = service_pb2.ModelInferResponse(model_name=request.model_name)
         response.outputs.add(name=name, datatype="FP32", shape=list(values.shape))
         response.raw_output_contents.append(values.tobytes())
+        if "dimensions" in [o.name for o in request.outputs]:
+            if not self.dimensions:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                    "unexpected inference output 'dimensions'")
+            heads = np.zeros((len(texts), len(self.dimensions), 3), dtype=np.float32)
+            heads[:, :, 0], heads[:, :, 1] = values, 1 - values
+            response.outputs.add(name="dimensions", datatype="FP32", shape=list(heads.shape))
+            response.raw_output_contents.append(heads.tobytes())
         return response
 
 

@@ -8,6 +8,7 @@ import re
 import numpy as np
 
 from components.indexing.store import KeyphraseRecord
+from serving.gateway.domain import PairScores
 
 
 class HashingEncoder:
@@ -49,10 +50,15 @@ def records(rows=KEYPHRASES) -> list[KeyphraseRecord]:
 
 
 class FakeModels:
-    """The Triton model client's interface over the hashing encoder (optional delay/failure)."""
+    """The Triton model client's interface over the hashing encoder (optional delay/failure).
 
-    def __init__(self, dim: int = 32, delay_s: float = 0.0):
+    With ``dimensions`` its cross-encoder has dimension heads: "type" matches when the
+    keyphrase's last word is in the item text, and every other dimension is not mentioned.
+    """
+
+    def __init__(self, dim: int = 32, delay_s: float = 0.0, dimensions: tuple[str, ...] = ()):
         self.encoder = HashingEncoder(dim)
+        self.dimensions = tuple(dimensions)
         self.delay_s = delay_s
         self.down = False
         self.embed_calls: list[list[str]] = []
@@ -85,7 +91,17 @@ class FakeModels:
             words = re.findall(r"[a-z0-9]+", kp.lower())
             have = set(re.findall(r"[a-z0-9]+", item.lower()))
             out.append(sum(w in have for w in words) / max(len(words), 1))
-        return np.array(out, dtype=np.float32)
+        if not self.dimensions:
+            return PairScores(np.array(out, dtype=np.float32))
+        estimates = np.zeros((len(out), len(self.dimensions), 3), dtype=np.float32)
+        estimates[:, :, 2] = 1.0
+        for row, (item, kp) in enumerate(zip(item_texts, keyphrases, strict=True)):
+            if "type" in self.dimensions:
+                last = (re.findall(r"[a-z0-9]+", kp.lower()) or [""])[-1]
+                match = last in set(re.findall(r"[a-z0-9]+", item.lower()))
+                estimates[row, self.dimensions.index("type")] = \
+                    [0.9, 0.1, 0.0] if match else [0.1, 0.9, 0.0]
+        return PairScores(np.array(out, dtype=np.float32), self.dimensions, estimates)
 
     async def is_ready(self, timeout_s=1.0):
         return not self.down

@@ -1,6 +1,9 @@
 """End to end over real parts: gRPC channel -> gateway process -> real tritonserver (stand-in
 models exported by components.export) + real Milvus Lite, and a real Milvus 2.3 server.
 
+The stand-in cross-encoder has (untrained) dimension heads, so re-ranking also returns their
+estimates; a cross-encoder without heads is served in tests/serving/triton.
+
 Module-scoped servers keep this to about two minutes on two cores.
 """
 
@@ -12,6 +15,7 @@ import grpc
 import numpy as np
 import pytest
 
+from components.contracts import JUDGE_DIMENSIONS
 from components.indexing.builder import build_keyphrase_index, universe_records
 from components.indexing.config import IndexConfig
 from components.indexing.encoders import TritonEncoder
@@ -27,11 +31,18 @@ FAST = {"index_refresh_s": 0.5, "backend_timeout_s": 5, "grace_s": 5}
 
 
 @pytest.fixture(scope="module")
-def model_repository(tmp_path_factory):
-    from components.export.repository import build_model_repository
-    from components.export.standin import standin_cross_encoder, standin_student
+def cross_encoder():
+    from components.export.standin import standin_cross_encoder
 
-    return build_model_repository(standin_student(), standin_cross_encoder(),
+    return standin_cross_encoder(dimensions=JUDGE_DIMENSIONS)
+
+
+@pytest.fixture(scope="module")
+def model_repository(cross_encoder, tmp_path_factory):
+    from components.export.repository import build_model_repository
+    from components.export.standin import standin_student
+
+    return build_model_repository(standin_student(), cross_encoder,
                                   tmp_path_factory.mktemp("serving") / "model_repository",
                                   target="python-onnx")
 
@@ -105,6 +116,31 @@ def test_rerank_filter_and_batch_through_the_real_models(gateway):
     ]), timeout=30)
     assert [r.item_id for r in batch.responses] == ["wine", "b"]
     assert all(len(r.keyphrases) == 3 for r in batch.responses)
+
+
+def test_rerank_returns_the_cross_encoders_dimension_estimates(gateway, cross_encoder):
+    """Re-ranked: every keyphrase carries the served heads' estimates, the torch model's own;
+    not re-ranked: none."""
+    from components.contracts import item_text
+    from components.models.cross_encoder import CrossEncoderScorer
+
+    options = pb.RecommendOptions(rerank=True, rerank_candidates=8, keep_near_duplicates=True)
+    reranked = gateway.Recommend(pb.RecommendRequest(item=WINE, k=4, options=options),
+                                 timeout=30)
+    assert len(reranked.keyphrases) == 4
+    served = np.array([[[d.match, d.mismatch, d.not_mentioned] for d in kp.dimensions]
+                       for kp in reranked.keyphrases])
+    assert all([d.dimension for d in kp.dimensions] == list(JUDGE_DIMENSIONS)
+               for kp in reranked.keyphrases)
+    assert served.shape == (4, len(JUDGE_DIMENSIONS), 3)
+    assert np.allclose(served.sum(axis=-1), 1.0, atol=1e-5)
+    text = item_text(WINE)  # as the gateway writes it (default item fields)
+    torch_heads = CrossEncoderScorer.load(cross_encoder, device="cpu").dimension_estimates(
+        [kp.text for kp in reranked.keyphrases], [text] * 4)
+    assert np.abs(served - torch_heads).max() < 1e-4
+
+    plain = gateway.Recommend(pb.RecommendRequest(item=WINE, k=4), timeout=30)
+    assert plain.keyphrases and all(len(kp.dimensions) == 0 for kp in plain.keyphrases)
 
 
 @pytest.mark.parametrize("request_, code, message", [

@@ -187,6 +187,28 @@ def test_rerank_beyond_tritons_max_batch_is_split_into_accepted_requests(hashed_
     asyncio.run(_with_fake_triton(hashed_index, fake, check))
 
 
+@pytest.mark.parametrize("dimensions", [("type", "brand"), ()])
+def test_dimension_estimates_come_back_when_the_served_model_declares_them(hashed_index,
+                                                                          dimensions):
+    """The real Triton client asks for ``dimensions`` only where score_pairs' config declares
+    it, and keeps each pair's row across split requests; without it the field stays empty."""
+    fake = FakeTriton(max_batch_size=4, dim=32, dimensions=dimensions)
+    request = pb.RecommendRequest(item=WINE, k=3, options=pb.RecommendOptions(
+        rerank=True, rerank_candidates=10))
+
+    async def check(stub):
+        answer = await stub.Recommend(request, timeout=10)
+        assert len(answer.keyphrases) == 3
+        for kp in answer.keyphrases:
+            assert [d.dimension for d in kp.dimensions] == list(dimensions)
+            for d in kp.dimensions:  # the fake's P(yes) is the pair's own score
+                assert d.match == pytest.approx(kp.cross_encoder_score)
+                assert d.mismatch == pytest.approx(1 - kp.cross_encoder_score)
+        plain = await stub.Recommend(pb.RecommendRequest(item=WINE, k=3), timeout=10)
+        assert all(len(kp.dimensions) == 0 for kp in plain.keyphrases)
+    asyncio.run(_with_fake_triton(hashed_index, fake, check))
+
+
 @pytest.mark.parametrize("status, message, code", [
     (grpc.StatusCode.INVALID_ARGUMENT, "unexpected shape for input 'TEXT'", "INVALID_ARGUMENT"),
     (grpc.StatusCode.UNAVAILABLE, "Exceeds maximum queue size", "RESOURCE_EXHAUSTED"),

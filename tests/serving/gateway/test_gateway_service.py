@@ -85,6 +85,23 @@ def test_rerank_orders_by_the_cross_encoder_score(hashed_index):
     assert rec.timings.rerank_ms > 0
 
 
+def test_rerank_carries_the_cross_encoders_dimension_estimates(hashed_index):
+    item = ItemInput(title="stemless wine glasses set of 4", category="Home & Kitchen")
+    models = FakeModels(dimensions=("type", "brand"))
+    rerank = RecommendOptions(rerank=True, rerank_candidates=6)
+    rec = run(_service_call(hashed_index, RecommendRequest(item, k=4, options=rerank), models))
+    for c in rec.keyphrases:
+        assert [d.dimension for d in c.dimensions] == ["type", "brand"]
+        assert c.dimensions[1].not_mentioned == 1.0
+    by_text = {c.text: c.dimensions[0] for c in rec.keyphrases}
+    assert by_text["stemless wine glasses set"].match == pytest.approx(0.9)
+    plain = run(_service_call(hashed_index, RecommendRequest(item, k=4), models))
+    assert all(c.dimensions == () for c in plain.keyphrases)
+    no_heads = run(_service_call(hashed_index, RecommendRequest(item, k=4, options=rerank)))
+    assert all(c.dimensions == () and c.cross_encoder_score is not None
+               for c in no_heads.keyphrases)
+
+
 def test_category_filter_keeps_only_the_items_top_level_category(hashed_index):
     item = ItemInput(title="wine glasses bluetooth speaker", category="Electronics > Speakers")
     opts = RecommendOptions(filter_by_category=True, keep_near_duplicates=True)

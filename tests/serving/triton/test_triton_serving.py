@@ -65,6 +65,26 @@ def test_score_pairs_matches_torch(triton, protocol, texts):
     np.testing.assert_allclose(served, ref, atol=1e-4)
 
 
+def test_a_cross_encoder_without_heads_serves_no_dimension_estimates(triton, texts):
+    """The gateway's Triton client on the real server: score alone, no dimensions (the heads'
+    output is served in tests/serving/gateway/test_gateway_e2e.py)."""
+    import asyncio
+
+    from serving.gateway.triton_client import TritonModelClient
+
+    async def score():
+        client = TritonModelClient(triton.grpc_url)
+        try:
+            config = await client.model_config("score_pairs")
+            return config, await client.score_pairs(texts[1][:4], texts[0][:4], timeout_s=30)
+        finally:
+            await client.close()
+    config, scored = asyncio.run(score())
+    assert [o["name"] for o in config["output"]] == ["score"]
+    assert "dimensions" not in config.get("parameters", {})
+    assert scored.scores.shape == (4,) and scored.dimensions == () and scored.estimates is None
+
+
 def test_concurrent_requests_are_batched_and_answered_row_for_row(triton, texts, student):
     """Many small requests in flight at once: the dynamic batcher merges them, and each
     response still carries exactly its own rows."""

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,serving/proto/kpdistill/v1/recommender.proto\x12\x0ckpdistill.v1\"\\\n\x04Item\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\r\n\x05\x62rand\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"w\n\x10RecommendOptions\x12\x1a\n\x12\x66ilter_by_category\x18\x01 \x01(\x08\x12\x0e\n\x06rerank\x18\x02 \x01(\x08\x12\x19\n\x11rerank_candidates\x18\x03 \x01(\r\x12\x1c\n\x14keep_near_duplicates\x18\x04 \x01(\x08\"\x83\x01\n\x10RecommendRequest\x12 \n\x04item\x18\x01 \x01(\x0b\x32\x12.kpdistill.v1.Item\x12\t\n\x01k\x18\x02 \x01(\r\x12\x11\n\tmin_score\x18\x03 \x01(\x02\x12/\n\x07options\x18\x04 \x01(\x0b\x32\x1e.kpdistill.v1.RecommendOptions\"\xbe\x01\n\x14RecommendedKeyphrase\x12\x0c\n\x04rank\x18\x01 \x01(\r\x12\x14\n\x0ckeyphrase_id\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x18\n\x10\x62i_encoder_score\x18\x06 \x01(\x02\x12 \n\x13\x63ross_encoder_score\x18\x07 \x01(\x02H\x00\x88\x01\x01\x42\x16\n\x14_cross_encoder_score\"X\n\x0cStageTimings\x12\x10\n\x08\x65mbed_ms\x18\x01 \x01(\x01\x12\x11\n\tsearch_ms\x18\x02 \x01(\x01\x12\x11\n\trerank_ms\x18\x03 \x01(\x01\x12\x10\n\x08total_ms\x18\x04 \x01(\x01\"\xba\x01\n\x11RecommendResponse\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x36\n\nkeyphrases\x18\x02 \x03(\x0b\x32\".kpdistill.v1.RecommendedKeyphrase\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x18\n\x10index_collection\x18\x04 \x01(\t\x12+\n\x07timings\x18\x05 \x01(\x0b\x32\x1a.kpdistill.v1.StageTimings\"I\n\x15\x42\x61tchRecommendRequest\x12\x30\n\x08requests\x18\x01 \x03(\x0b\x32\x1e.kpdistill.v1.RecommendRequest\"L\n\x16\x42\x61tchRecommendResponse\x12\x32\n\tresponses\x18\x01 \x03(\x0b\x32\x1f.kpdistill.v1.RecommendResponse2\xc1\x01\n\x14KeyphraseRecommender\x12L\n\tRecommend\x12\x1e.kpdistill.v1.RecommendRequest\x1a\x1f.kpdistill.v1.RecommendResponse\x12[\n\x0e\x42\x61tchRecommend\x12#.kpdistill.v1.BatchRecommendRequest\x1a$.kpdistill.v1.BatchRecommendResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,serving/proto/kpdistill/v1/recommender.proto\x12\x0ckpdistill.v1\"\\\n\x04Item\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\r\n\x05\x62rand\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"w\n\x10RecommendOptions\x12\x1a\n\x12\x66ilter_by_category\x18\x01 \x01(\x08\x12\x0e\n\x06rerank\x18\x02 \x01(\x08\x12\x19\n\x11rerank_candidates\x18\x03 \x01(\r\x12\x1c\n\x14keep_near_duplicates\x18\x04 \x01(\x08\"\x83\x01\n\x10RecommendRequest\x12 \n\x04item\x18\x01 \x01(\x0b\x32\x12.kpdistill.v1.Item\x12\t\n\x01k\x18\x02 \x01(\r\x12\x11\n\tmin_score\x18\x03 \x01(\x02\x12/\n\x07options\x18\x04 \x01(\x0b\x32\x1e.kpdistill.v1.RecommendOptions\"^\n\x11\x44imensionEstimate\x12\x11\n\tdimension\x18\x01 \x01(\t\x12\r\n\x05match\x18\x02 \x01(\x02\x12\x10\n\x08mismatch\x18\x03 \x01(\x02\x12\x15\n\rnot_mentioned\x18\x04 \x01(\x02\"\xf3\x01\n\x14RecommendedKeyphrase\x12\x0c\n\x04rank\x18\x01 \x01(\r\x12\x14\n\x0ckeyphrase_id\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x18\n\x10\x62i_encoder_score\x18\x06 \x01(\x02\x12 \n\x13\x63ross_encoder_score\x18\x07 \x01(\x02H\x00\x88\x01\x01\x12\x33\n\ndimensions\x18\x08 \x03(\x0b\x32\x1f.kpdistill.v1.DimensionEstimateB\x16\n\x14_cross_encoder_score\"X\n\x0cStageTimings\x12\x10\n\x08\x65mbed_ms\x18\x01 \x01(\x01\x12\x11\n\tsearch_ms\x18\x02 \x01(\x01\x12\x11\n\trerank_ms\x18\x03 \x01(\x01\x12\x10\n\x08total_ms\x18\x04 \x01(\x01\"\xba\x01\n\x11RecommendResponse\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x36\n\nkeyphrases\x18\x02 \x03(\x0b\x32\".kpdistill.v1.RecommendedKeyphrase\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x18\n\x10index_collection\x18\x04 \x01(\t\x12+\n\x07timings\x18\x05 \x01(\x0b\x32\x1a.kpdistill.v1.StageTimings\"I\n\x15\x42\x61tchRecommendRequest\x12\x30\n\x08requests\x18\x01 \x03(\x0b\x32\x1e.kpdistill.v1.RecommendRequest\"L\n\x16\x42\x61tchRecommendResponse\x12\x32\n\tresponses\x18\x01 \x03(\x0b\x32\x1f.kpdistill.v1.RecommendResponse2\xc1\x01\n\x14KeyphraseRecommender\x12L\n\tRecommend\x12\x1e.kpdistill.v1.RecommendRequest\x1a\x1f.kpdistill.v1.RecommendResponse\x12[\n\x0e\x42\x61tchRecommend\x12#.kpdistill.v1.BatchRecommendRequest\x1a$.kpdistill.v1.BatchRecommendResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,16 +37,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECOMMENDOPTIONS']._serialized_end=275
   _globals['_RECOMMENDREQUEST']._serialized_start=278
   _globals['_RECOMMENDREQUEST']._serialized_end=409
-  _globals['_RECOMMENDEDKEYPHRASE']._serialized_start=412
-  _globals['_RECOMMENDEDKEYPHRASE']._serialized_end=602
-  _globals['_STAGETIMINGS']._serialized_start=604
-  _globals['_STAGETIMINGS']._serialized_end=692
-  _globals['_RECOMMENDRESPONSE']._serialized_start=695
-  _globals['_RECOMMENDRESPONSE']._serialized_end=881
-  _globals['_BATCHRECOMMENDREQUEST']._serialized_start=883
-  _globals['_BATCHRECOMMENDREQUEST']._serialized_end=956
-  _globals['_BATCHRECOMMENDRESPONSE']._serialized_start=958
-  _globals['_BATCHRECOMMENDRESPONSE']._serialized_end=1034
-  _globals['_KEYPHRASERECOMMENDER']._serialized_start=1037
-  _globals['_KEYPHRASERECOMMENDER']._serialized_end=1230
+  _globals['_DIMENSIONESTIMATE']._serialized_start=411
+  _globals['_DIMENSIONESTIMATE']._serialized_end=505
+  _globals['_RECOMMENDEDKEYPHRASE']._serialized_start=508
+  _globals['_RECOMMENDEDKEYPHRASE']._serialized_end=751
+  _globals['_STAGETIMINGS']._serialized_start=753
+  _globals['_STAGETIMINGS']._serialized_end=841
+  _globals['_RECOMMENDRESPONSE']._serialized_start=844
+  _globals['_RECOMMENDRESPONSE']._serialized_end=1030
+  _globals['_BATCHRECOMMENDREQUEST']._serialized_start=1032
+  _globals['_BATCHRECOMMENDREQUEST']._serialized_end=1105
+  _globals['_BATCHRECOMMENDRESPONSE']._serialized_start=1107
+  _globals['_BATCHRECOMMENDRESPONSE']._serialized_end=1183
+  _globals['_KEYPHRASERECOMMENDER']._serialized_start=1186
+  _globals['_KEYPHRASERECOMMENDER']._serialized_end=1379
 # @@protoc_insertion_point(module_scope)
