@@ -54,9 +54,10 @@ SEED = 13
 
 class JudgeRater:
     """The local LLM judge as a pair scorer over items (not item texts); each distinct
-    (item, keyphrase) pair is judged once."""
+    (item, keyphrase) pair is judged once, and with ``cache`` (a JSONL file) once across
+    runs: a slow CPU run can be resumed, or its calibration pairs judged ahead."""
 
-    def __init__(self, items, model: str | None = None):
+    def __init__(self, items, model: str | None = None, cache: Path | None = None):
         from components.judge.config import load_config
         from components.judge.local import LocalJudge
 
@@ -64,8 +65,15 @@ class JudgeRater:
         config = load_config(**({"model": model} if model else {}))
         self.judge = LocalJudge.from_config(config)
         self.model = self.judge.model_name
+        self.cache = cache
         self.seen: dict[tuple[str, str], float] = {}
+        if cache is not None and cache.is_file():
+            for line in cache.read_text().splitlines():
+                row = json.loads(line)
+                if row["model"] == self.model:
+                    self.seen[(row["item_id"], row["keyphrase"])] = float(row["p"])
         self.seconds = 0.0
+        self.judged = 0
 
     def rate_pairs(self, pairs: list[tuple[str, str]]) -> list[float]:
         """P(relevant) of (item id, keyphrase) pairs; NaN where the answer was unreadable."""
@@ -75,8 +83,15 @@ class JudgeRater:
         start = time.perf_counter()
         labels = self.judge.judge([JudgeRequest(self.items[i], kp) for i, kp in new])
         self.seconds += time.perf_counter() - start
+        self.judged += len(new)
         for pair, lab in zip(new, labels, strict=True):
             self.seen[pair] = lab.p_relevant if lab.status == "ok" else float("nan")
+        if self.cache is not None and new:
+            with open(self.cache, "a") as fh:
+                for item_id, keyphrase in new:
+                    fh.write(json.dumps({"model": self.model, "item_id": item_id,
+                                         "keyphrase": keyphrase,
+                                         "p": self.seen[(item_id, keyphrase)]}) + "\n")
         return [self.seen[p] for p in pairs]
 
     def rate(self, recs: list[Recommendation]) -> list[float]:
@@ -115,25 +130,34 @@ def machine() -> str:
     return f"{platform.machine()} CPU, {os.cpu_count()} cores"
 
 
+def measured_items(bundle: DataBundle, n_items: int) -> list[str]:
+    return sample_items(bundle.items, bundle.judgments, bundle.split.queries("test"), n_items)
+
+
+def train_pairs(bundle: DataBundle, measured: list[str]) -> list[Judgment]:
+    """ESCI train-split pairs of items not being measured (the thresholds' ground)."""
+    skip = set(measured)
+    return [j for j in bundle.judgments_in("train")
+            if j.item_id in bundle.items and j.item_id not in skip]
+
+
 def measure(student: Path, assistant: Path, n_items: int, judge_items: int, k: int,
-            mined: int, judge_model: str | None = None, calibration_pairs: int = 96) -> dict:
+            mined: int, judge_model: str | None = None, calibration_pairs: int = 96,
+            judge_cache: Path | None = None) -> dict:
     from components.baselines.rankers import EncoderRanker
     from components.training.cross_encoder import CrossEncoderScorer
 
     bundle = DataBundle.from_raw()
-    item_ids = sample_items(bundle.items, bundle.judgments, bundle.split.queries("test"),
-                            n_items)
+    item_ids = measured_items(bundle, n_items)
     encoder = EncoderRanker(student, "student")
     scorer = CrossEncoderScorer.load(assistant, batch_size=64)
     grades = human_grades(bundle.judgments)
-    measured = set(item_ids)  # no item being measured helps choose a threshold
-    train = [j for j in bundle.judgments_in("train")
-             if j.item_id in bundle.items and j.item_id not in measured]
+    train = train_pairs(bundle, item_ids)  # no item being measured helps choose a threshold
     p_train = scorer.score_pairs([j.query for j in train],
                                  [bundle.items[j.item_id].text(ITEM_FIELDS) for j in train])
     assistant_cut = calibrate([float(v) for v in p_train], train,
                               f"all {len(train)} ESCI train-split pairs of items not measured")
-    judge = JudgeRater(bundle.items, judge_model) if judge_items else None
+    judge = JudgeRater(bundle.items, judge_model, judge_cache) if judge_items else None
     judge_cut = None
     if judge is not None:
         sample = calibration_sample(train, calibration_pairs)
@@ -165,7 +189,7 @@ def measure(student: Path, assistant: Path, n_items: int, judge_items: int, k: i
         out["examples"][name] = [r.to_dict() for r in recs if r.item_id in item_ids[:4]]
     if judge is not None:
         out["judge_seconds"] = round(judge.seconds, 1)
-        out["judge_pairs"] = len(judge.seen)
+        out["judge_pairs"] = judge.judged
     return out
 
 
@@ -245,10 +269,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="ESCI train-split pairs the judge rates to choose its threshold")
     parser.add_argument("-k", type=int, default=8)
     parser.add_argument("--mined", type=int, default=3000)
+    parser.add_argument("--judge-cache", type=Path, default=None,
+                        help="JSONL of judged pairs, read and appended (resumable runs)")
     parser.add_argument("--out", type=Path, default=Path("docs/results"))
     args = parser.parse_args(argv)
     result = measure(args.student, args.assistant, args.items, args.judge_items, args.k,
-                     args.mined, args.judge_model, args.calibration_pairs)
+                     args.mined, args.judge_model, args.calibration_pairs, args.judge_cache)
     command = (f"python -m bench.relevance --student RUN/train-bi-encoder/student --assistant "
                f"RUN/train-cross-encoder/model --items {args.items} --judge-items "
                f"{args.judge_items} --mined {args.mined} --calibration-pairs "
