@@ -231,8 +231,9 @@ def markdown(result: dict, command: str) -> str:
         "its own threshold on P(relevant), chosen on human-labelled ESCI pairs of the train "
         "split (the cut with the best balanced accuracy of E∪S against C∪I; never the items "
         f"measured). The judge rated {result['judge_items']} of the items"
-        + (f" ({result['judge_pairs']} distinct pairs with its calibration pairs, "
-           f"{result['judge_seconds']:.0f} s on a {result['machine']})"
+        + (f" (this run judged {result['judge_pairs']} distinct pairs, calibration pairs "
+           f"included unless cached, in {result['judge_seconds']:.0f} s on a "
+           f"{result['machine']})"
            if "judge_seconds" in result else "") + ".", "",
         "| universe | keyphrases | assistant rates relevant | judge rates relevant | "
         "humans grade E or S (recommended pairs ESCI judged) |", "|---|---|---|---|---|",
