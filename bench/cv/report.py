@@ -28,15 +28,19 @@ PAIRS = (("distilled", "click_only"), ("distilled", "click_sr"), ("distilled", "
 
 
 def extra_pairs(variants) -> tuple[tuple[str, str], ...]:
-    """Variants beyond the four standard ones (e.g. ``distilled_lora``) against the baselines
-    and against the standard variant their name extends."""
+    """Variants beyond the four standard ones (e.g. ``distilled_lora``) against the baselines,
+    against the standard variant their name extends, and against what that one is paired
+    with."""
     standard = ("click_only", "click_sr", "one_step", "distilled")
     out = []
     for v in variants:
         if v in standard:
             continue
+        base = [s for s in standard if v.startswith(s + "_")]
         out += [(v, "click_only"), (v, "click_sr"), (v, "minilm_zero_shot")]
-        out += [(v, s) for s in standard if v.startswith(s + "_")]
+        out += [(v, s) for s in base]
+        # and whatever else the variant it extends is paired with (distilled: one_step, judge)
+        out += [(v, b) for s in base for a, b in PAIRS if a == s and (v, b) not in out]
     return tuple(out)
 
 

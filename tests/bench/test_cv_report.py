@@ -86,7 +86,9 @@ def test_extra_variants_are_paired_with_the_baselines_and_the_variant_they_exten
 
     assert extra_pairs(("click_only", "distilled", "distilled_lora")) == (
         ("distilled_lora", "click_only"), ("distilled_lora", "click_sr"),
-        ("distilled_lora", "minilm_zero_shot"), ("distilled_lora", "distilled"))
+        ("distilled_lora", "minilm_zero_shot"), ("distilled_lora", "distilled"),
+        ("distilled_lora", "one_step"), ("distilled_lora", "judge"))
+    assert extra_pairs(("one_step_lora",))[-1] == ("one_step_lora", "one_step")
 
 
 def _baseline(tmp_path, queries, folds=3, seeds=(0, 1)):
