@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -40,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.serving.cpu_time import cpu_seconds, load_text
 from bench.serving.fixtures import item_message, served_setup
 from bench.serving.loadtest import CPU_END, CPU_START, load_level
 from components.contracts import ITEM_FIELDS, item_text
@@ -48,12 +48,6 @@ from components.settings import artifacts_dir
 log = logging.getLogger(__name__)
 
 BATCHES = (1, 8, 32)
-
-
-def load_text() -> str:
-    """``load average 1.9 / 1.6 / 1.3 (1/5/15 min)`` of this machine now."""
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
 
 
 def cpu_model() -> str:
@@ -222,31 +216,15 @@ def test_ndcg(encode_keyphrases: Callable, encode_items: Callable) -> float:
 
 
 # --- the gateway over a concurrency sweep ---------------------------------------------------
-def _cpu_seconds(pid: int) -> float:
-    """CPU seconds of ``pid`` and its descendants (Triton's backend stubs, Lite's server)."""
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        total = 0.0
-        for p in [root, *root.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                t = p.cpu_times()
-                total += t.user + t.system
-        return total
-    except psutil.Error:
-        return float("nan")
-
-
 def gateway_sweep(stack, requests, levels: Sequence[int], seconds: float) -> list[dict]:
     """Recommend (k = 10) at each concurrency; CPU ms per call of the gateway and of Triton."""
     rows = []
     for c in levels:
         pids = {"gateway": stack.gateway.process.pid, "triton": stack.triton.process.pid}
-        before = {k: _cpu_seconds(p) for k, p in pids.items()}
+        before = {k: cpu_seconds(p) for k, p in pids.items()}
         row = asyncio.run(load_level(stack.target, requests, c, seconds))
         calls = max(row["requests"], 1)
-        row["cpu_ms_per_call"] = {k: round((_cpu_seconds(p) - before[k]) * 1000 / calls, 1)
+        row["cpu_ms_per_call"] = {k: round((cpu_seconds(p) - before[k]) * 1000 / calls, 1)
                                   for k, p in pids.items()}
         row["load_average"] = load_text()
         rows.append(row)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.serving.cpu_bound import _cpu_seconds, load_text
+from bench.serving.cpu_time import cpu_seconds, load_text
 from bench.serving.loadtest import load_level
 
 
@@ -44,15 +44,15 @@ def tokenize_ab(repository: Path, index_uri: str, requests, concurrency: int, se
         for r in range(rounds):
             for path in (paths if r % 2 == 0 else paths[::-1]):
                 g = gateways[path]
-                before = (_cpu_seconds(g.process.pid), _cpu_seconds(triton.process.pid))
+                before = (cpu_seconds(g.process.pid), cpu_seconds(triton.process.pid))
                 row = asyncio.run(load_level(g.target, requests, concurrency, seconds))
                 calls = max(row["requests"], 1)
                 bursts[path].append({
                     "qps": row["qps"], "errors": row["errors"],
                     "gateway_cpu_ms_per_call": round(
-                        (_cpu_seconds(g.process.pid) - before[0]) * 1000 / calls, 2),
+                        (cpu_seconds(g.process.pid) - before[0]) * 1000 / calls, 2),
                     "triton_cpu_ms_per_call": round(
-                        (_cpu_seconds(triton.process.pid) - before[1]) * 1000 / calls, 2),
+                        (cpu_seconds(triton.process.pid) - before[1]) * 1000 / calls, 2),
                     "load_average": load_text()})
                 print(f"  A/B round {r}, tokenized in the {path}: {bursts[path][-1]}",
                       flush=True)
