@@ -83,6 +83,9 @@ class CVConfig:
     # report pairs this round's new variants with them without training them again
     baseline_variants: tuple[str, ...] = ()
     baseline_results: str = ""
+    # rows that are not student variants, taken from the same earlier round when this round
+    # does not produce them: ``judge_lora`` (the per-fold LoRA judges) when ``lora`` is off
+    baseline_rows: tuple[str, ...] = ()
     # after the jobs: the click task timed through our trainer and SentenceTransformerTrainer
     anchor_steps: int = 0
     base_model: str = "minilm"           # name or directory, for the students and assistant
@@ -92,7 +95,7 @@ class CVConfig:
 
     def __post_init__(self):
         for name in ("seeds", "variants", "prompts", "assistant_objectives", "lora_variants",
-                     "baseline_variants", "compared_prompts"):
+                     "baseline_variants", "compared_prompts", "baseline_rows"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.judge_dimensions not in ("none", "esci", "all"):
             raise ValueError(f"judge_dimensions must be none, esci or all, got "
@@ -118,6 +121,13 @@ class CVConfig:
                              " are not in variants")
         if self.baseline_variants and not self.baseline_results:
             raise ValueError("baseline_variants need baseline_results: an earlier round's cv.json")
+        if set(self.baseline_rows) - {"judge_lora"}:
+            raise ValueError(f"baseline_rows can name judge_lora only, got "
+                             f"{sorted(set(self.baseline_rows) - {'judge_lora'})}")
+        if self.baseline_rows and not self.baseline_results:
+            raise ValueError("baseline_rows need baseline_results: an earlier round's cv.json")
+        if "judge_lora" in self.baseline_rows and self.lora:
+            raise ValueError("judge_lora is a baseline row only when this round has lora: false")
         if set(self.baseline_variants) & set(self.lora_variants):
             raise ValueError("a variant cannot be both a baseline and a LoRA-taught variant")
         unknown = set(self.variant_student) - set(self.variants)

@@ -124,7 +124,8 @@ def baseline_models(config: CVConfig, queries: set[str]) -> dict[str, dict]:
 
     They stand in for variants this round does not train, so the earlier round must have
     used the same folds (fold seed and count), seeds and queries: checked here."""
-    if not config.baseline_variants:
+    carried = set(config.baseline_variants) | set(config.baseline_rows)
+    if not carried:
         return {}
     path = Path(config.baseline_results)
     earlier = read_json(path)["cv"]
@@ -134,17 +135,16 @@ def baseline_models(config: CVConfig, queries: set[str]) -> dict[str, dict]:
     out = {}
     for name, per_query in earlier["per_query_ndcg@10"].items():
         variant, _, dim = name.rpartition("_")
-        if name not in config.baseline_variants and not (
-                dim.isdigit() and variant in config.baseline_variants):
+        if name not in carried and not (dim.isdigit() and variant in carried):
             continue
         if set(per_query) != queries:
             raise ValueError(f"{path}: {name} was scored on {len(per_query)} queries, not on "
                              f"this round's {len(queries)}")
         out[name] = {"entry": earlier["models"][name] | {"from": str(path)},
                      "per_query": per_query}
-    missing = set(config.baseline_variants) - set(out)
+    missing = carried - set(out)
     if missing:
-        raise ValueError(f"{path} has no results for baseline_variants {sorted(missing)}")
+        raise ValueError(f"{path} has no results for {sorted(missing)}")
     return out
 
 
@@ -167,9 +167,10 @@ def run_report(config: CVConfig, work: Path, out: Path | None, hardware: str = "
         if name not in cv["models"]:  # trained in this round after all: its own result wins
             cv["models"][name] = earlier["entry"]
             ndcg[name] = earlier["per_query"]
-    if config.baseline_variants:
+    if config.baseline_variants or config.baseline_rows:
         cv["baseline"] = {"results": config.baseline_results,
-                          "variants": list(config.baseline_variants)}
+                          "variants": list(config.baseline_variants),
+                          "rows": list(config.baseline_rows)}
     for a, b in PAIRS + extra_pairs(config.variants):
         if a in ndcg and b in ndcg:
             cv["paired"][f"{a}_minus_{b}"] = paired_bootstrap(

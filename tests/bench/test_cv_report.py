@@ -115,10 +115,32 @@ def test_baseline_variants_come_from_the_earlier_round_and_are_paired(tmp_path):
     assert cv["models"]["click_only"]["from"] == config.baseline_results
     assert "click_only_256" in cv["models"] and "click_onlyx" not in cv["models"]
     assert cv["paired"]["distilled_minus_click_only"]["mean"] == pytest.approx(0.075)
-    assert cv["baseline"] == {"results": config.baseline_results, "variants": ["click_only"]}
+    assert cv["baseline"] == {"results": config.baseline_results, "variants": ["click_only"],
+                              "rows": []}
     # never trained in this round
     from bench.cv.students import pending_jobs
     assert {v for _, v, _ in pending_jobs(config, work)} <= {"distilled"}
+
+
+def test_the_lora_judge_row_comes_from_the_earlier_round_when_lora_is_off(tmp_path):
+    queries = [f"q{n:02d}" for n in range(12)]
+    work, _ = _fake_work(tmp_path, queries)
+    earlier = _baseline(tmp_path, queries)
+    cv_json = json.loads(earlier.read_text())
+    cv_json["cv"]["per_query_ndcg@10"]["judge_lora"] = {q: 0.9 for q in queries}
+    cv_json["cv"]["models"]["judge_lora"] = {"ndcg@10": 0.9, "queries": 12}
+    earlier.write_text(json.dumps(cv_json))
+    config = CVConfig(n_folds=3, bootstrap_resamples=200, variants=("distilled", "click_only"),
+                      lora=False, baseline_rows=("judge_lora",),
+                      baseline_results=str(earlier))
+    cv = run_report(config, work, None)["cv"]
+    assert cv["models"]["judge_lora"]["from"] == str(earlier)
+    assert cv["paired"]["judge_lora_minus_judge"]["mean"] == pytest.approx(0.1)
+    assert cv["baseline"]["rows"] == ["judge_lora"]
+    with pytest.raises(ValueError, match="lora: false"):
+        CVConfig(lora=True, baseline_rows=("judge_lora",), baseline_results=str(earlier))
+    with pytest.raises(ValueError, match="judge_lora only"):
+        CVConfig(lora=False, baseline_rows=("distilled",), baseline_results=str(earlier))
 
 
 def test_a_baseline_from_other_folds_or_queries_is_refused(tmp_path):
