@@ -127,6 +127,11 @@ def universes(bundle: DataBundle, mined: int) -> dict:
 
 
 def machine() -> str:
+    """Where the raters ran: the GPU when torch sees one (the judge and assistant use it)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} ({os.cpu_count()} CPU cores)"
     return f"{platform.machine()} CPU, {os.cpu_count()} cores"
 
 
