@@ -38,13 +38,21 @@ KEY_FIGURES: dict[str, list[tuple[str, str, str]]] = {
     "evaluate-baselines": [("bm25.test.ndcg@10", "BM25 nDCG@10", "{:.3f}"),
                            ("minilm_zero_shot.test.ndcg@10", "MiniLM nDCG@10", "{:.3f}")],
     "generate-candidates": [("pairs", "pairs", "{:.0f}")],
+    "shard-candidates": [("num_shards", "shards", "{:.0f}"), ("pairs", "pairs", "{:.0f}")],
     "judge-pairs": [("pairs", "pairs labelled", "{:.0f}"),
                     ("judged_now", "judged now (rest from the label store)", "{:.0f}"),
                     ("pairs_per_s", "pairs/s", "{:.2f}")],
+    "merge-labels": [("pairs", "pairs, each judged once", "{:.0f}"),
+                     ("judged_now", "judged now", "{:.0f}"),
+                     ("stragglers", "straggling shards", "{:.0f}")],
     "train-cross-encoder": [("test.ndcg@10", "test nDCG@10", "{:.3f}"),
                             ("judge_like_test.auc", "AUC vs humans", "{:.3f}")],
+    "build-pool": [("pool.pairs", "pool pairs", "{:.0f}"),
+                   ("pool.pool_to_judged", "x the judged pairs", "{:.1f}")],
     "score-pairs": [("pool.pairs", "pairs scored", "{:.0f}"),
                     ("pool.pairs_per_s", "pairs/s", "{:.1f}")],
+    "merge-scores": [("pool.pairs", "pairs, each scored once", "{:.0f}"),
+                     ("pool.stragglers", "straggling shards", "{:.0f}")],
     "train-bi-encoder": [("final_loss.clicks", "final click loss", "{:.3f}"),
                          ("train.examples_per_s", "examples/s", "{:.1f}")],
     "evaluate": [("distilled.test.ndcg@10", "test nDCG@10", "{:.3f}"),
@@ -75,6 +83,16 @@ def task_metadata(task_dir: Path) -> dict:
     return out
 
 
+def _free_name(logs: Path, task: str) -> Path:
+    """``logs/<task>.log``, or ``<task>~2.log``... when a step of that name ran already (the
+    shards of a ``dsl.ParallelFor`` step; shards running side by side share their lines)."""
+    path, n = logs / f"{task}.log", 1
+    while path.exists():
+        n += 1
+        path = logs / f"{task}~{n}.log"
+    return path
+
+
 def key_figures(task: str, metadata: dict) -> str:
     parts = []
     for key, label, fmt in KEY_FIGURES.get(step_kind(task), []):
@@ -92,6 +110,7 @@ class Step:
     status: str = "RUNNING"
     figures: str = ""
     log: Path | None = None
+    output: Path | None = None   # the task's output folder, once it has ended
 
 
 @dataclass
@@ -189,7 +208,7 @@ class StepConsole:
             return
         step = self.steps[-1] if self.steps else None  # its outputs follow its end line
         if step is not None and self._log is None:
-            step.log = logs / f"{step.task}.log"
+            step.log = _free_name(logs, step.task)  # shards run the same task name
             self._log = open(step.log, "w", encoding="utf-8")  # noqa: SIM115
         if step is None and self._run_log is None:
             self._run_log = open(logs / "pipeline.log", "a", encoding="utf-8")  # noqa: SIM115
@@ -215,15 +234,16 @@ class StepConsole:
     def _end(self, task: str, status: str) -> None:
         if self._log:
             self._log.flush()
-        step = next((s for s in reversed(self.steps) if s.task == task), None)
+        # the first still running step of that name (shards of one step run side by side)
+        step = next((s for s in self.steps if s.task == task and s.status == "RUNNING"), None)
         if self.run_dir is None and self._pipeline:
             self.run_dir = self._find_run_dir()
         if step is None:
             return
         step.seconds = time.perf_counter() - step.started
         step.status = status
-        if self.run_dir is not None:
-            step.figures = key_figures(task, task_metadata(self.run_dir / task))
+        if self.run_dir is not None and (task_dir := self._task_dir(step)) is not None:
+            step.figures = key_figures(task, task_metadata(task_dir))
         mark = "done" if status == "SUCCESS" else "FAILED"
         line = f"{time.strftime('%H:%M:%S')}  {task:<22} {mark} in {step.seconds:5.0f} s"
         if step.figures:
@@ -232,6 +252,16 @@ class StepConsole:
         if status != "SUCCESS" and not self.verbose and step.log and step.log.is_file():
             tail = step.log.read_text(errors="replace").splitlines()[-25:]
             self._say("\n".join(["    " + t for t in tail] + [f"    full log: {step.log}"]))
+
+    def _task_dir(self, step: Step) -> Path | None:
+        """The newest not yet claimed output folder of ``step``'s task: ``<run>/<task>`` or,
+        for a step inside a ``dsl.ParallelFor``, ``<run>/for-loop-N-iteration-I/<task>``."""
+        claimed = {s.output for s in self.steps if s.output is not None}
+        found = [p.parent for p in self.run_dir.glob(f"**/{step.task}/executor_output.json")
+                 if p.parent not in claimed]
+        if found:
+            step.output = max(found, key=lambda p: (p / "executor_output.json").stat().st_mtime)
+        return step.output
 
     def _say(self, text: str) -> None:
         self.terminal.write(text + "\n")

@@ -8,8 +8,12 @@ of ``make demo``; a cluster run
 passes ``training_config=components/training/full.yaml`` and a larger ``judge_budget``;
 ``judge_dimensions=True`` has the judge also answer the per-dimension questions
 (components/judge/dimensions.py; off in the demo: 8 more forward passes per pair).
-Resource requests (GPUs, retries, the judge endpoint's secret) apply on a cluster and are
-ignored by kfp.local.
+Judging and pool scoring fan out over ``shards`` parallel tasks (``dsl.ParallelFor``; each
+shard's pairs are those of the items a stable hash gives it, and a merge step checks that
+every pair was handled exactly once): on a cluster each shard task gets its own GPU, or with
+``judge_endpoint_url`` each calls the shared OpenAI-compatible endpoint. All shards of a
+step run at once. Resource requests (GPUs, retries, the judge
+endpoint's secret) apply on a cluster and are ignored by kfp.local.
 """
 
 from kfp import dsl
@@ -20,9 +24,17 @@ from components.data.component import prepare_data
 from components.evaluation.component import evaluate, report_run
 from components.export.component import export_model
 from components.indexing.component import build_index
-from components.judge.component import configure_judge_task, generate_candidates, judge_pairs
+from components.judge.component import (
+    configure_judge_task,
+    generate_candidates,
+    judge_pairs,
+    merge_labels,
+    shard_candidates,
+)
 from components.training.component import (
+    build_pool,
     configure_gpu_task,
+    merge_scores,
     score_pairs,
     train_bi_encoder,
     train_cross_encoder,
@@ -51,6 +63,7 @@ def kpdistill_pipeline(
     model_version: str = "student",
     milvus_uri: str = "",
     report_items: int = 60,
+    shards: int = 2,
 ):
     data = prepare_data(data_dir=data_dir, split_seed=split_seed,
                         mined_keyphrases=mined_keyphrases,
@@ -63,24 +76,37 @@ def kpdistill_pipeline(
 
     candidates = generate_candidates(data=bundle, clicks=click_log, budget=judge_budget,
                                      retrieval_max_items=candidate_retrieval_items)
-    judge = judge_pairs(data=bundle, candidates=candidates.outputs["candidates"],
-                        model=judge_model, endpoint_url=judge_endpoint_url,
-                        dimensions=judge_dimensions)
-    configure_judge_task(judge).set_display_name("LLM judge")
-    labels = judge.outputs["labels"]
+    judge_shards = shard_candidates(candidates=candidates.outputs["candidates"],
+                                    num_shards=shards).set_display_name("shard candidates")
+    with dsl.ParallelFor(judge_shards.outputs["Output"]) as shard:
+        judge = judge_pairs(data=bundle, candidates=judge_shards.outputs["shards"],
+                            model=judge_model, endpoint_url=judge_endpoint_url,
+                            dimensions=judge_dimensions, shard=shard)
+        configure_judge_task(judge).set_display_name("LLM judge (shard)")
+    merged = merge_labels(candidates=judge_shards.outputs["shards"],
+                          parts=dsl.Collected(judge.outputs["labels"])
+                          ).set_display_name("merge labels")
+    labels = merged.outputs["labels"]
 
     assistant = train_cross_encoder(data=bundle, labels=labels, config_path=training_config)
     configure_gpu_task(assistant).set_display_name("cross-encoder")
-    pool = score_pairs(data=bundle, clicks=click_log, labels=labels,
-                       cross_encoder=assistant.outputs["model"], config_path=training_config)
-    configure_gpu_task(pool).set_display_name("score pool")
+    pool = build_pool(data=bundle, clicks=click_log, labels=labels, config_path=training_config,
+                      num_shards=shards).set_display_name("pool")
+    with dsl.ParallelFor(pool.outputs["Output"]) as pool_shard:
+        scored = score_pairs(data=bundle, pool=pool.outputs["pool"],
+                             cross_encoder=assistant.outputs["model"], shard=pool_shard,
+                             config_path=training_config)
+        configure_gpu_task(scored).set_display_name("score pool (shard)")
+    pool_scores = merge_scores(pool=pool.outputs["pool"],
+                               parts=dsl.Collected(scored.outputs["scores"])
+                               ).set_display_name("merge pool scores")
 
     distilled = train_bi_encoder(data=bundle, clicks=click_log, labels=labels,
-                                 scores=pool.outputs["scores"], config_path=training_config,
+                                 scores=pool_scores.outputs["scores"], config_path=training_config,
                                  tasks=["clicks", "sr", "distill", "judge"], seed=student_seed)
     configure_gpu_task(distilled).set_display_name("student (distilled)")
     click_only = train_bi_encoder(data=bundle, clicks=click_log, labels=labels,
-                                  scores=pool.outputs["scores"], config_path=training_config,
+                                  scores=pool_scores.outputs["scores"], config_path=training_config,
                                   tasks=["clicks"], seed=student_seed)
     configure_gpu_task(click_only).set_display_name("student (click-only)")
 

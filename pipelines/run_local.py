@@ -123,6 +123,9 @@ def main(argv=None) -> int:
                         help="only the first N ESCI queries (0: all 150; tests use fewer)")
     parser.add_argument("--report-items", type=int, default=60,
                         help="test-split items whose top 8 the report rates")
+    parser.add_argument("--shards", type=int, default=2,
+                        help="parallel tasks that judging and pool scoring fan out over "
+                             "(dsl.ParallelFor; items split by a stable hash)")
     parser.add_argument("--judge-dimensions", action="store_true",
                         help="the judge also answers the per-dimension questions (8 more "
                              "forward passes per pair; off in the demo)")
@@ -136,8 +139,9 @@ def main(argv=None) -> int:
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(workdir),
                raise_on_error=True)
     start = time.perf_counter()
-    print(f"Pipeline {PIPELINE_NAME}: 14 steps on this machine (kfp.local); each step's full "
-          f"log in <run>/logs/", flush=True)
+    print(f"Pipeline {PIPELINE_NAME}: 16 steps, judging and pool scoring in {args.shards} "
+          f"shards each, on this machine (kfp.local); each step's full log in <run>/logs/",
+          flush=True)
     console = StepConsole(workdir, verbose=args.verbose)
     try:
         with console:
@@ -150,7 +154,7 @@ def main(argv=None) -> int:
                                mined_keyphrases=args.mined_keyphrases,
                                max_queries=args.max_queries,
                                report_items=args.report_items,
-                               judge_dimensions=args.judge_dimensions)
+                               judge_dimensions=args.judge_dimensions, shards=args.shards)
     except RuntimeError as exc:
         print(f"\nPipeline failed: {exc}", file=sys.stderr)
         return 1

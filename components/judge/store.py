@@ -106,6 +106,24 @@ class StoredJudgment:
             dimensions=self.dimensions)
 
 
+def shard_store_path(base: Path | str, shard: int, num_shards: int) -> Path:
+    """Shard ``shard`` of ``num_shards``'s own store beside ``base`` (the unsharded store):
+    ``judgments.sqlite`` → ``judgments.shard-001-of-004.sqlite``. Each shard task writes
+    only its own file (no two writers on one SQLite file, which a shared volume would not
+    survive), so a retried shard resumes from exactly what it committed."""
+    base = Path(base)
+    return base.with_name(f"{base.stem}.shard-{shard:03d}-of-{num_shards:03d}{base.suffix}")
+
+
+def sibling_stores(base: Path | str) -> list[Path]:
+    """The unsharded store at ``base`` and every shard store beside it, of any shard count."""
+    base = Path(base)
+    if not base.parent.is_dir():
+        return []
+    return sorted(p for p in base.parent.glob(f"{base.stem}*{base.suffix}")
+                  if p == base or p.name.startswith(f"{base.stem}.shard-"))
+
+
 class JudgmentStore:
     def __init__(self, path: Path | str):
         self.path = Path(path)
@@ -205,6 +223,58 @@ class JudgmentStore:
                       ) -> dict[tuple[str, str], StoredDimensions]:
         return {(d.item_id, d.keyphrase): d
                 for d in self.dimension_judgments(judge_model, dimension_version)}
+
+    # -- earlier runs' stores ----------------------------------------------------------------
+    def import_from(self, others: Iterable[Path], judge_model: str, prompt_version: str,
+                    pairs: set[tuple[str, str]], dimension_version: str | None = None) -> int:
+        """Copy into this store the grades (and dimension answers of ``dimension_version``)
+        of ``pairs`` that other stores hold and this one lacks: a shard of a run reuses what
+        any earlier run judged with the same model and prompt, however that run was sharded.
+        The others are opened read-only. Returns how many grades were copied."""
+        copied = 0
+        for other in others:
+            if Path(other).resolve() == self.path.resolve() or not Path(other).is_file():
+                continue
+            src = sqlite3.connect(f"file:{Path(other).resolve()}?mode=ro", uri=True,
+                                  timeout=30.0)
+            try:
+                tables = {r[0] for r in src.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table'")}
+            except sqlite3.DatabaseError as exc:
+                src.close()
+                raise sqlite3.DatabaseError(f"{other}: not a judgment store ({exc}); move "
+                                            "it away from the store directory") from exc
+            if not {"judgments", "dimension_judgments"} <= tables:
+                src.close()  # a store another task has only just created: nothing in it yet
+                continue
+            try:
+                have = self.done_pairs(judge_model, prompt_version)
+                rows = [r for r in src.execute(
+                    "SELECT judge_model, prompt_version, item_id, keyphrase, query_id, source, "
+                    "status, probs, raw, grade_mass FROM judgments WHERE judge_model=? AND "
+                    "prompt_version=?", (judge_model, prompt_version))
+                    if (r[2], r[3]) in pairs and (r[2], r[3]) not in have]
+                dims = []
+                if dimension_version:
+                    have_dims = self.done_dimension_pairs(judge_model, dimension_version)
+                    dims = [r for r in src.execute(
+                        "SELECT judge_model, dimension_version, item_id, keyphrase, "
+                        "dimensions, raw, mass FROM dimension_judgments WHERE judge_model=? "
+                        "AND dimension_version=?", (judge_model, dimension_version))
+                        if (r[2], r[3]) in pairs and (r[2], r[3]) not in have_dims]
+            finally:
+                src.close()
+            with self._db:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO judgments (judge_model, prompt_version, item_id, "
+                    "keyphrase, query_id, source, status, probs, raw, grade_mass) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO dimension_judgments (judge_model, "
+                    "dimension_version, item_id, keyphrase, dimensions, raw, mass) "
+                    "VALUES (?,?,?,?,?,?,?)", dims)
+            copied += len(rows)
+        return copied
 
     def count(self, judge_model: str | None = None, status: str | None = None) -> int:
         sql, args = "SELECT COUNT(*) FROM judgments WHERE 1=1", []

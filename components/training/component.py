@@ -1,4 +1,5 @@
-"""KFP contracts of training: ``train_cross_encoder``, ``score_pairs``, ``train_bi_encoder``.
+"""KFP contracts of training: ``train_cross_encoder``, the pool (``build_pool``, one
+``score_pairs`` task a shard under ``dsl.ParallelFor``, ``merge_scores``), ``train_bi_encoder``.
 
 The work is in components.training (cross_encoder, pool, student); ``evaluate`` lives in
 components.evaluation.component. Artifacts: ``data`` is a DataBundle directory, ``clicks`` a
@@ -7,6 +8,7 @@ directory holding ``pool_scores.jsonl`` (the pool-score contract), models are
 sentence-transformers ``CrossEncoder`` / ``SentenceTransformer`` directories with a README
 model card. ``config_path`` empty means ``components/training/demo.yaml``.
 """
+
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Markdown, Metrics, Model, Output
@@ -71,31 +73,105 @@ def train_cross_encoder(data: Input[Dataset], labels: Input[Dataset], model: Out
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def score_pairs(data: Input[Dataset], clicks: Input[Dataset], labels: Input[Dataset],
-                cross_encoder: Input[Model], scores: Output[Dataset], metrics: Output[Metrics],
-                config_path: str = ""):
-    """Build the pool (clicked, shown, filtered, retrieved, random pairs) and score it."""
+def build_pool(data: Input[Dataset], clicks: Input[Dataset], labels: Input[Dataset],
+               pool: Output[Dataset], metrics: Output[Metrics], config_path: str = "",
+               num_shards: int = 2) -> list:
+    """The pool the assistant scores for the student (clicked, shown, filtered, retrieved,
+    random pairs), split into ``num_shards`` by item (components/sharding.py); returns the
+    shard indices for ``dsl.ParallelFor``."""
     from pathlib import Path
 
     from components.clicks.simulator import ClickLog
-    from components.contracts import LABELS_FILE, POOL_SCORES_FILE
+    from components.contracts import LABELS_FILE
     from components.data.bundle import DataBundle
     from components.judge.labels import load_teacher_labels
+    from components.sharding import write_shards
     from components.training.config import DEMO_CONFIG, load_config
-    from components.training.cross_encoder import CrossEncoderScorer
-    from components.training.experiment import Inputs, score_pool
+    from components.training.experiment import Inputs, training_pool
+    from components.training.pool import pool_summary
 
     config = load_config(config_path or DEMO_CONFIG)
     inputs = Inputs.from_bundle(DataBundle.load(data.path), ClickLog.load(clicks.path),
                                 load_teacher_labels(Path(labels.path) / LABELS_FILE))
+    pairs = training_pool(inputs, config)
+    summary = pool_summary(pairs)
+    summary.update({"judged_pairs": len(inputs.labels),
+                    "pool_to_judged": round(len(pairs) / max(1, len(inputs.labels)), 1)})
+    indices = write_shards(pool.path, pairs, num_shards, summary=summary)
+    for name in ("pairs", "keyphrases", "items", "pool_to_judged"):
+        metrics.log_metric(f"pool.{name}", summary[name])
+    pool.metadata.update({k: v for k, v in summary.items() if k != "by_source"})
+    pool.metadata.update({f"source.{k}": v for k, v in summary["by_source"].items()})
+    return indices
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def score_pairs(data: Input[Dataset], pool: Input[Dataset], cross_encoder: Input[Model],
+                scores: Output[Dataset], metrics: Output[Metrics], shard: int = 0,
+                config_path: str = ""):
+    """The assistant's scores of shard ``shard`` of ``build_pool``'s pool."""
+    from pathlib import Path
+
+    from components.contracts import POOL_SCORES_FILE
+    from components.data.bundle import DataBundle
+    from components.sharding import read_shard
+    from components.training.config import DEMO_CONFIG, load_config
+    from components.training.cross_encoder import CrossEncoderScorer
+    from components.training.experiment import score_pool_pairs
+    from components.training.pool import PoolPair, save_pool_scores
+
+    config = load_config(config_path or DEMO_CONFIG)
+    pairs = read_shard(pool.path, shard, lambda row: PoolPair(**row))
+    bundle = DataBundle.load(data.path)
     scorer = CrossEncoderScorer.load(cross_encoder.path,
                                      batch_size=config.experiment.eval_batch_size)
+    rows, seconds = score_pool_pairs(scorer, bundle.items, pairs)
     Path(scores.path).mkdir(parents=True, exist_ok=True)
-    _, summary = score_pool(scorer, inputs, config, Path(scores.path) / POOL_SCORES_FILE)
-    for name in ("pairs", "keyphrases", "items", "pairs_per_s", "pool_to_judged"):
+    save_pool_scores(Path(scores.path) / POOL_SCORES_FILE, rows)
+    pairs_per_s = round(len(rows) / seconds, 1) if seconds > 0 else 0.0
+    metrics.log_metric("pool.pairs", len(rows))
+    metrics.log_metric("pool.pairs_per_s", pairs_per_s)
+    scores.metadata.update({"shard": shard, "pairs": len(rows), "seconds": round(seconds, 3),
+                            "pairs_per_s": pairs_per_s, "device": str(scorer.device)})
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def merge_scores(pool: Input[Dataset], parts: Input[list[Dataset]], scores: Output[Dataset],
+                 metrics: Output[Metrics]):
+    """The shards' pool scores as one file: every pool pair scored exactly once
+    (components/sharding.py raises otherwise); reports the pool and the stragglers."""
+    import json
+    from pathlib import Path
+
+    from components.contracts import POOL_SCORES_FILE
+    from components.sharding import SHARD_FILE, merge_exactly_once, read_manifest, stragglers
+    from components.training.pool import load_pool_scores, save_pool_scores
+
+    manifest = read_manifest(pool.path)
+    expected = []
+    for shard in range(manifest["num_shards"]):
+        with open(Path(pool.path) / SHARD_FILE.format(shard), encoding="utf-8") as fh:
+            expected += [(r["keyphrase"], r["item_id"]) for r in map(json.loads, fh)]
+    parts = sorted(parts, key=lambda a: int(a.metadata.get("shard", 0)))
+    rows, report = merge_exactly_once(
+        expected, [load_pool_scores(Path(a.path) / POOL_SCORES_FILE) for a in parts],
+        key=lambda r: (r.keyphrase, r.item_id))
+    Path(scores.path).mkdir(parents=True, exist_ok=True)
+    save_pool_scores(Path(scores.path) / POOL_SCORES_FILE, rows)
+    seconds = [float(a.metadata.get("seconds", 0.0)) for a in parts]
+    slow = stragglers(seconds)
+    summary = manifest["summary"]
+    for name in ("pairs", "keyphrases", "items", "pool_to_judged"):
         metrics.log_metric(f"pool.{name}", summary[name])
+    # the shards run side by side: the pool's rate is its pairs over the slowest shard's time
+    metrics.log_metric("pool.pairs_per_s",
+                       round(len(rows) / max(seconds), 1) if max(seconds, default=0) else 0.0)
+    metrics.log_metric("pool.shards", len(parts))
+    metrics.log_metric("pool.stragglers", len(slow))
     scores.metadata.update({k: v for k, v in summary.items() if k != "by_source"})
     scores.metadata.update({f"source.{k}": v for k, v in summary["by_source"].items()})
+    scores.metadata.update({"shards": len(parts), "stragglers": slow,
+                            "duplicates_dropped": report["duplicates_dropped"]})
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)

@@ -207,30 +207,42 @@ def run_cross_encoders(config: TrainingConfig, inputs: Inputs, models_dir: Path)
     return results, shipped
 
 
-def score_pool(scorer, inputs: Inputs, config: TrainingConfig, out_path: Path) -> tuple:
+def training_pool(inputs: Inputs, config: TrainingConfig) -> list:
+    """The pool of (keyphrase, item) pairs the assistant scores for the student: clicked,
+    shown, filtered, retrieved by the zero-shot student and random (components/training/pool.py)."""
     keyphrases = trainable_keyphrases(inputs.clicks, inputs.extra_keyphrases, inputs.held_out,
                                       config.pool)
     zero_shot = InMemoryEncoder(build_student(config.student), batch_size=
                                 config.experiment.eval_batch_size)
     pool = build_pool(inputs.clicks, inputs.items, keyphrases, zero_shot.encode, config.pool)
-    del zero_shot
     log(f"pool: {len(pool)} pairs over {len(keyphrases)} keyphrases")
+    return pool
+
+
+def score_pool_pairs(scorer, items, pool: list) -> tuple[list, float]:
+    """The assistant's score of each pool pair; (PoolScore rows, seconds of scoring)."""
     device = scorer.device
     synchronize(device)
     start = time.perf_counter()
     scores = scorer.score_pairs([p.keyphrase for p in pool],
-                                [inputs.items[p.item_id].text(FIELDS) for p in pool])
+                                [items[p.item_id].text(FIELDS) for p in pool])
     synchronize(device)
     seconds = time.perf_counter() - start
-    rows = [PoolScore(p.item_id, p.keyphrase, p.query_id, p.source, float(s))
-            for p, s in zip(pool, scores, strict=True)]
+    return [PoolScore(p.item_id, p.keyphrase, p.query_id, p.source, float(s))
+            for p, s in zip(pool, scores, strict=True)], seconds
+
+
+def score_pool(scorer, inputs: Inputs, config: TrainingConfig, out_path: Path) -> tuple:
+    pool = training_pool(inputs, config)
+    rows, seconds = score_pool_pairs(scorer, inputs.items, pool)
     save_pool_scores(out_path, rows)
     summary = pool_summary(pool)
     summary.update({"judged_pairs": len(inputs.labels),
                     "pool_to_judged": round(len(pool) / max(1, len(inputs.labels)), 1),
                     "scoring_seconds": round(seconds, 2),
                     "pairs_per_s": round(len(pool) / seconds, 1),
-                    "mean_score": float(np.mean(scores)), "device": str(device)})
+                    "mean_score": float(np.mean([r.score for r in rows])),
+                    "device": str(scorer.device)})
     log(f"pool scored: {summary['pairs_per_s']} pairs/s")
     return rows, summary
 

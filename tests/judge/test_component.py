@@ -59,8 +59,14 @@ def test_the_compiled_pipeline_carries_dimension_judging_off_by_default(tmp_path
     spec = next(yaml.safe_load_all(path.read_text()))
     param = spec["root"]["inputDefinitions"]["parameters"]["judge_dimensions"]
     assert param["defaultValue"] is False and param["parameterType"] == "BOOLEAN"
-    inputs = spec["root"]["dag"]["tasks"]["judge-pairs"]["inputs"]["parameters"]
-    assert inputs["dimensions"]["componentInputParameter"] == "judge_dimensions"
+    # judge_pairs runs once a shard, inside the ParallelFor's sub-DAG
+    loop = next(c for c in spec["components"].values()
+                if "judge-pairs" in c.get("dag", {}).get("tasks", {}))
+    inputs = loop["dag"]["tasks"]["judge-pairs"]["inputs"]["parameters"]
+    assert inputs["dimensions"]["componentInputParameter"] == "pipelinechannel--judge_dimensions"
+    assert inputs["shard"]["componentInputParameter"].startswith("pipelinechannel--")
+    endpoint = inputs["endpoint_url"]["componentInputParameter"]
+    assert endpoint == "pipelinechannel--judge_endpoint_url"  # a service, by config
     component = spec["components"]["comp-judge-pairs"]["inputDefinitions"]["parameters"]
     assert component["dimensions"]["defaultValue"] is False
     assert component["dimension_version"]["defaultValue"] == ""

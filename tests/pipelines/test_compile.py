@@ -12,11 +12,24 @@ def test_compiled_pipeline_has_steps_and_typed_artifacts(tmp_path):
     assert spec["pipelineInfo"]["name"] == "kpdistill"
     tasks = spec["root"]["dag"]["tasks"]
     steps = ("prepare-data", "simulate-click-log", "evaluate-baselines", "generate-candidates",
-             "judge-pairs", "train-cross-encoder", "score-pairs", "train-bi-encoder",
-             "train-bi-encoder-2", "evaluate", "evaluate-2", "export-model", "build-index")
+             "shard-candidates", "merge-labels", "train-cross-encoder", "build-pool",
+             "merge-scores", "train-bi-encoder", "train-bi-encoder-2", "evaluate", "evaluate-2",
+             "export-model", "build-index")
     for step in steps:
         assert step in tasks, f"{step} missing from {sorted(tasks)}"
+    # judging and pool scoring fan out: one task a shard, over the shard step's list
     comps = spec["components"]
+    loops = {name: comps[tasks[name]["componentRef"]["name"]]["dag"]["tasks"]
+             for name in tasks if name.startswith("for-loop")}
+    assert sorted(t for inner in loops.values() for t in inner) == ["judge-pairs",
+                                                                     "score-pairs"]
+    for name in loops:
+        iterator = tasks[name]["parameterIterator"]
+        producer = iterator["items"]["inputParameter"]
+        assert producer.startswith("pipelinechannel--"), iterator
+    for merge, loop_task in (("merge-labels", "judge-pairs"), ("merge-scores", "score-pairs")):
+        parts = tasks[merge]["inputs"]["artifacts"]["parts"]["taskOutputArtifact"]
+        assert loop_task in loops[parts["producerTask"]], parts
     outputs = comps["comp-evaluate-baselines"]["outputDefinitions"]["artifacts"]
     assert outputs["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
     assert outputs["report"]["artifactType"]["schemaTitle"] == "system.Markdown"

@@ -15,11 +15,26 @@ def test_every_step_leaves_its_artifacts(pipeline_run):
     assert all(0 < baselines[m]["test"]["ndcg@10"] <= 1 for m in ("random", "bm25"))
     assert "| bm25 |" in (run / "evaluate-baselines" / "report").read_text()
 
-    labels = (run / "judge-pairs" / "labels" / "teacher_labels.jsonl").read_text().splitlines()
+    labels = (run / "merge-labels" / "labels" / "teacher_labels.jsonl").read_text().splitlines()
     assert len(labels) == 12 and all(json.loads(row)["judge_model"] for row in labels)
+    # two judge shards, each pair in exactly one, merged back in the candidates' order
+    shard_labels = [json.loads(row) for path in sorted(run.glob(
+        "for-loop-*/judge-pairs/labels/teacher_labels.jsonl")) for row in
+        path.read_text().splitlines()]
+    assert len(shard_labels) == 12 and {(r["item_id"], r["keyphrase"]) for r in shard_labels} \
+        == {(json.loads(r)["item_id"], json.loads(r)["keyphrase"]) for r in labels}
+    candidates = (run / "generate-candidates" / "candidates" / "candidates.jsonl")
+    order = [(r["item_id"], r["keyphrase"]) for r in map(json.loads,
+                                                          candidates.read_text().splitlines())]
+    assert [(json.loads(r)["item_id"], json.loads(r)["keyphrase"]) for r in labels] == \
+        list(dict.fromkeys(order))
 
     assert (run / "train-cross-encoder" / "model" / "config.json").is_file()
-    assert (run / "score-pairs" / "scores" / "pool_scores.jsonl").stat().st_size > 0
+    merged = (run / "merge-scores" / "scores" / "pool_scores.jsonl").read_text().splitlines()
+    parts = [row for path in sorted(run.glob("for-loop-*/score-pairs/scores/pool_scores.jsonl"))
+             for row in path.read_text().splitlines()]
+    pool = json.loads((run / "build-pool" / "pool" / "shards.json").read_text())
+    assert len(merged) == len(parts) == pool["pairs"] > 0 and pool["num_shards"] == 2
     for task in ("train-bi-encoder", "train-bi-encoder-2"):
         assert (run / task / "student" / "modules.json").is_file(), task
         log = json.loads((run / task / "student" / "training_log.json").read_text())
@@ -51,12 +66,21 @@ def test_the_terminal_shows_one_line_per_step_start_and_end(pipeline_run):
     lines = output.splitlines()
     steps = sorted(p.name for p in run.iterdir()
                    if (p / "executor_output.json").is_file())
-    assert len(steps) == 14
+    assert len(steps) == 16
     for step in steps:
         mine = [line for line in lines if f" {step} " in f"{line} "]
         assert len(mine) == 2 and "started" in mine[0] and "done in" in mine[1], (step, mine)
         assert (run / "logs" / f"{step}.log").stat().st_size > 0, step
-    assert len(lines) < 60, output
+    # the shard tasks: two of each, each with its line at start and end and its own log
+    shards = sorted(p.parent.name for p in run.glob("for-loop-*/*/executor_output.json"))
+    assert shards == ["judge-pairs"] * 2 + ["score-pairs"] * 2
+    for task in ("judge-pairs", "score-pairs"):
+        mine = [line for line in lines if f" {task} " in f"{line} "]
+        assert [("started" in m, "done in" in m) for m in mine].count((True, False)) == 2, mine
+        assert [("started" in m, "done in" in m) for m in mine].count((False, True)) == 2, mine
+        assert (run / "logs" / f"{task}.log").is_file(), task
+        assert (run / "logs" / f"{task}~2.log").is_file(), task
+    assert len(lines) < 70, output
     assert "Executing task" not in output and "outputs:" not in output
     assert "Executing task" in (run / "logs" / "prepare-data.log").read_text()
     assert f"report         {run / 'report.html'}" in output
