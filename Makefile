@@ -99,6 +99,10 @@ bench-baselines: venv ## Random / BM25 / zero-shot MiniLM / MPNet on human label
 # sweep and the ratio) + the Triton perf_analyzer sweep (mk/serving.mk).
 perf: perf-gateway perf-cpu
 
+.PHONY: capacity
+capacity: venv ## The capacity model (docs/SCALING.md) recomputed from the measured unit costs in docs/results
+	$(PY) -m bench.capacity --out docs/SCALING.md
+
 .PHONY: clean
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf $(ARTIFACTS) .pytest_cache
