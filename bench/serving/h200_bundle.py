@@ -45,7 +45,8 @@ GATEWAY_WHEELS = (
     "tritonclient==2.73.0", "python-rapidjson==1.25", "protobuf==6.33.6",
     "grpcio-health-checking==1.81.1", "grpcio-reflection==1.81.1",
     "pydantic==2.14.3", "pydantic-core==2.50.4", "pydantic-settings==2.16.3",
-    "typing-inspection==0.4.5", "annotated-types==0.8.0", "python-dotenv==1.2.4",
+    "typing-inspection==0.4.5", "annotated-types==0.8.0", "typing-extensions==4.16.0",
+    "python-dotenv==1.2.4",
     "pymilvus==3.0.2", "orjson==3.13.0", "cachetools==8.0.2",
     "milvus-lite==3.2.2", "faiss-cpu==1.15.1",
 )
