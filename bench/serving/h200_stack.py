@@ -108,6 +108,8 @@ def gateway_markdown(section: dict) -> str:
                          f"{r['p99_ms']} | {r['errors']} | {s['embed']} | {s['search']} | "
                          f"{s['rerank']} |")
         lines.append("")
+    if section.get("notes"):
+        lines += [section["notes"], ""]
     if section.get("triton_models"):
         lines += ["Triton's own metrics over the whole run (per inference request, µs):", "",
                   "```json", json.dumps(section["triton_models"], indent=1), "```", ""]
