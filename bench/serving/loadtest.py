@@ -45,9 +45,10 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-async def load_level(target: str, requests: list[pb.RecommendRequest], concurrency: int,
-                     duration_s: float, timeout_s: float = 10.0) -> dict:
-    """``concurrency`` workers send calls back to back for ``duration_s`` seconds."""
+async def drive_level(target: str, requests: list[pb.RecommendRequest], concurrency: int,
+                      duration_s: float, timeout_s: float = 10.0) -> dict:
+    """``concurrency`` workers send calls back to back for ``duration_s`` seconds; the raw
+    latencies, stage times and error codes (:func:`summarize` turns them into a row)."""
     latencies: list[float] = []
     stages = {"embed": [], "search": [], "rerank": []}
     errors: dict[str, int] = {}
@@ -74,6 +75,18 @@ async def load_level(target: str, requests: list[pb.RecommendRequest], concurren
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
+    return {"latencies": latencies, "stages": stages, "errors": errors, "elapsed_s": elapsed}
+
+
+def summarize(concurrency: int, raw: list[dict]) -> dict:
+    """One row from the raw results of one or more clients run side by side."""
+    latencies = [x for r in raw for x in r["latencies"]]
+    stages = {k: [x for r in raw for x in r["stages"][k]] for k in ("embed", "search", "rerank")}
+    errors: dict[str, int] = {}
+    for r in raw:
+        for code, n in r["errors"].items():
+            errors[code] = errors.get(code, 0) + n
+    elapsed = max(r["elapsed_s"] for r in raw)
     return {
         "concurrency": concurrency, "requests": len(latencies),
         "qps": round(len(latencies) / elapsed, 1),
@@ -82,6 +95,13 @@ async def load_level(target: str, requests: list[pb.RecommendRequest], concurren
         "error_codes": errors,
         "stage_mean_ms": {k: round(float(np.mean(v)), 2) if v else 0.0 for k, v in stages.items()},
     }
+
+
+async def load_level(target: str, requests: list[pb.RecommendRequest], concurrency: int,
+                     duration_s: float, timeout_s: float = 10.0) -> dict:
+    """``concurrency`` workers send calls back to back for ``duration_s`` seconds."""
+    raw = await drive_level(target, requests, concurrency, duration_s, timeout_s)
+    return summarize(concurrency, [raw])
 
 
 def index_scale_rows(student: Path, sizes: list[int], milvus_server: bool) -> list[dict]:

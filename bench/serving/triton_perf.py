@@ -113,6 +113,40 @@ def parse_report(report: Path, concurrency: int, batch: int) -> PerfPoint:
                      p99_ms=round(float(row["p99 latency"]) / 1000, 3))
 
 
+def token_data(texts: list[str], tokenizer_dir: Path, workdir: Path, seq_len: int) -> dict:
+    """perf_analyzer input files: the texts for ``embed_text``, their ids for ``encoder``."""
+    return {"embed_text": write_text_data(workdir / "texts.json", texts),
+            "encoder": write_token_data(workdir / "tokens.json",
+                                        tokenize_fixed(texts, tokenizer_dir, seq_len), seq_len)}
+
+
+def sweep(perf_analyzer: Path, env: dict, url: str, models: list[str], data: dict,
+          batches: list[int], concurrency: list[int], interval_ms: int, workdir: Path,
+          stability_pct: int = 50, label: str = "") -> tuple[dict, list[str]]:
+    """Every (model, batch, concurrency) point against a running server at ``url``.
+    Returns ``({model: [point, ...]}, skipped)``; a point without a stable measurement is
+    skipped (named in ``skipped``), not fatal."""
+    section: dict[str, list[dict]] = {}
+    skipped: list[str] = []
+    for model in models:
+        points = []
+        for batch in batches:
+            for c in concurrency:
+                try:
+                    point = run_point(perf_analyzer, env, url, model, data[model], batch, c,
+                                      interval_ms, workdir, stability_pct)
+                except (RuntimeError, subprocess.TimeoutExpired) as err:
+                    print(f"SKIPPED {label}.{model} b{batch} c{c}: {str(err)[-600:]}",
+                          file=sys.stderr, flush=True)
+                    skipped.append(f"{model} batch {batch} concurrency {c}: "
+                                   "no stable measurement")
+                    continue
+                print(f"{label}.{model} {point}", flush=True)
+                points.append(asdict(point))
+        section[model] = points
+    return section, skipped
+
+
 def merge_results(out_dir: Path, hardware: str, section: dict) -> dict:
     path = out_dir / "serving.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
@@ -132,7 +166,7 @@ def render_markdown(results: dict) -> str:
              "infer/s counts sequences (a batch of b counts b).", ""]
     for hardware, section in results.items():
         lines += [f"## {hardware}", ""]
-        for key in ("hardware", "command", "server", "input", "notes"):
+        for key in ("history", "hardware", "command", "server", "input", "notes"):
             if key in section:
                 lines.append(f"- {key}: `{section[key]}`" if key == "command"
                              else f"- {key}: {section[key]}")
@@ -180,10 +214,8 @@ def main(argv: list[str] | None = None) -> dict:
     env = perf_environment(perf_analyzer, [*args.extra_lib, *cuda_runtime_libs(args.perf_venv)])
     texts = item_texts(args.texts)
     workdir = Path(tempfile.mkdtemp(prefix="kpdistill-perf-"))
-    data = {"embed_text": write_text_data(workdir / "texts.json", texts),
-            "encoder": write_token_data(workdir / "tokens.json", tokenize_fixed(
-                texts, args.model_repository / "tokenizer" / "1" / "tokenizer", args.seq_len),
-                args.seq_len)}
+    data = token_data(texts, args.model_repository / "tokenizer" / "1" / "tokenizer", workdir,
+                      args.seq_len)
     section: dict = {"hardware": args.hardware,
                      "command": args.command or shlex.join(["python", "-m", "bench.serving.triton_perf",
                                                             *(argv or sys.argv[1:])]),
@@ -192,25 +224,11 @@ def main(argv: list[str] | None = None) -> dict:
                      "date": time.strftime("%Y-%m-%d")}
     if args.notes:
         section["notes"] = args.notes
-    skipped: list[str] = []
     with TritonServer(args.model_repository, log_file=workdir / "tritonserver.log") as server:
-        for model in args.models:
-            points = []
-            for batch in args.batch:
-                for concurrency in args.concurrency:
-                    try:
-                        point = run_point(perf_analyzer, env, server.grpc_url, model,
-                                          data[model], batch, concurrency, args.interval_ms,
-                                          workdir, args.stability_pct)
-                    except (RuntimeError, subprocess.TimeoutExpired) as err:
-                        print(f"SKIPPED {args.hardware}.{model} b{batch} c{concurrency}: "
-                              f"{str(err)[-600:]}", file=sys.stderr, flush=True)
-                        skipped.append(f"{model} batch {batch} concurrency {concurrency}: "
-                                       "no stable measurement")
-                        continue
-                    print(f"{args.hardware}.{model} {point}", flush=True)
-                    points.append(asdict(point))
-            section[model] = points
+        points, skipped = sweep(perf_analyzer, env, server.grpc_url, args.models, data,
+                                args.batch, args.concurrency, args.interval_ms, workdir,
+                                args.stability_pct, args.hardware)
+    section.update(points)
     if skipped:
         section["skipped"] = skipped
     results = merge_results(args.out, args.hardware, section)
