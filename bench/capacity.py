@@ -76,10 +76,10 @@ def unit_costs(results: Path = DEFAULT_RESULTS) -> dict[str, Unit]:
     h200 = serving.get("h200", {})
     for key in ("embed_text", "encoder"):
         rows = h200.get(key) or []
-        if rows:
-            best = max(rows, key=lambda r: r["infer_per_s"] * r.get("batch", 1))
+        if rows:  # perf_analyzer's infer/s counts sequences (serving.json notes)
+            best = max(rows, key=lambda r: r["infer_per_s"])
             out[f"served_{key}_seq_per_s"] = Unit(
-                best["infer_per_s"] * best.get("batch", 1), "sequences/s a GPU (Triton)",
+                best["infer_per_s"], "sequences/s a GPU (Triton)",
                 f"serving.json h200.{key}", h200.get("hardware", ""))
     if "served_embed_text_seq_per_s" not in out and serving.get("h100"):
         best = serving["h100"].get("comparison", {}).get("best_served_encoder_seq_per_s")

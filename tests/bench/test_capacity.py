@@ -22,7 +22,8 @@ def _results(tmp_path, gateway=None):
                            "fold1/s0": {"texts_per_s": 500.0, "seconds": 100.0}}}}}
     (tmp_path / "cv.json").write_text(json.dumps(cv))
     (tmp_path / "serving.json").write_text(json.dumps({"h200": {"hardware": "one GPU",
-        "embed_text": [{"concurrency": 4, "batch": 64, "infer_per_s": 1000.0}]}}))
+        "embed_text": [{"concurrency": 4, "batch": 64, "infer_per_s": 64000.0},
+                       {"concurrency": 8, "batch": 256, "infer_per_s": 50000.0}]}}))
     if gateway:
         (tmp_path / "gateway.json").write_text(json.dumps(gateway))
     return tmp_path
@@ -32,7 +33,7 @@ def test_the_plan_scales_the_measured_run(tmp_path):
     units = unit_costs(_results(tmp_path))
     assert units["judged_per_keyphrase"].value == 40 and units["pool_per_keyphrase"].value == 400
     assert units["student_texts_per_s"].value == 1000  # two runs side by side
-    assert units["served_embed_text_seq_per_s"].value == 64_000  # batch × inferences/s
+    assert units["served_embed_text_seq_per_s"].value == 64_000  # the best sweep point
     lines = {line["what"]: line for line in plan(1_000_000, 1000, units, 5000)["lines"]}
     assert lines["pairs the judge labels"]["value"] == 40_000
     assert lines["judge GPU-hours"]["value"] == pytest.approx(40_000 / 1000 / 3600)
