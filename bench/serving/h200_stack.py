@@ -166,22 +166,25 @@ def parse_triton_metrics(text: str) -> dict:
     return stats
 
 
-def _client(target: str, payloads: list[bytes], concurrency: int, duration_s: float) -> dict:
+def _client(target: str, payloads: list[bytes], concurrency: int, duration_s: float,
+            channels: int = 1) -> dict:
     from serving.proto.kpdistill.v1 import recommender_pb2 as pb
     requests = [pb.RecommendRequest.FromString(p) for p in payloads]
-    return asyncio.run(drive_level(target, requests, concurrency, duration_s))
+    return asyncio.run(drive_level(target, requests, concurrency, duration_s,
+                                   channels=min(channels, concurrency)))
 
 
 def run_level(pool: ProcessPoolExecutor | None, processes: int, target: str, requests: list,
-              concurrency: int, duration_s: float) -> dict:
-    """One load level, its ``concurrency`` split over up to ``processes`` client processes."""
+              concurrency: int, duration_s: float, channels: int = 1) -> dict:
+    """One load level, its ``concurrency`` split over up to ``processes`` client processes,
+    each with up to ``channels`` connections (gateway workers share a port by connection)."""
     shares = [concurrency // processes + (i < concurrency % processes) for i in range(processes)]
     shares = [s for s in shares if s > 0]
     if pool is None or len(shares) == 1:
-        return summarize(concurrency, [asyncio.run(drive_level(target, requests, concurrency,
-                                                               duration_s))])
+        return summarize(concurrency, [asyncio.run(drive_level(
+            target, requests, concurrency, duration_s, channels=min(channels, concurrency)))])
     payloads = [r.SerializeToString() for r in requests]
-    futures = [pool.submit(_client, target, payloads, s, duration_s) for s in shares]
+    futures = [pool.submit(_client, target, payloads, s, duration_s, channels) for s in shares]
     return summarize(concurrency, [f.result() for f in futures])
 
 
@@ -212,6 +215,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rerank-candidates", type=int, default=50)
     p.add_argument("--duration", type=float, default=5.0, help="seconds per load level")
     p.add_argument("--client-processes", type=int, default=4)
+    p.add_argument("--client-channels", type=int, default=1, help=(
+        "connections per client process (with --gateway-workers N > 1, give the N workers "
+        "several connections each: processes x channels >> N)"))
     p.add_argument("--gateway-workers", type=int, default=1, help=(
         "gateway worker processes on the one port (KPDISTILL_GATEWAY_WORKERS); more than 1 "
         "serves the index from a Milvus standalone server (the `milvus` package), since a "
@@ -351,7 +357,8 @@ def gateway_sweep(args, repo: Path, server, work: Path, section: dict, left) -> 
                  f"{index_s} s; client: the load test's asyncio client in up to "
                  f"{args.client_processes} processes; {len(items)} real test-split items; "
                  f"{args.duration} s per level",
-        "gateway_processes": workers, "client_processes": args.client_processes,
+        "gateway_processes": workers, "client_channels": args.client_channels,
+        "client_processes": args.client_processes,
         "rerank_candidates": args.rerank_candidates, "duration_s": args.duration,
         "bi_encoder": [], "rerank": []})
     gateway = GatewayProcess(work / "gateway.log", triton_url=server.grpc_url, milvus_uri=uri,
@@ -368,7 +375,7 @@ def gateway_sweep(args, repo: Path, server, work: Path, section: dict, left) -> 
                     section.setdefault("skipped", []).append(f"{key} c{c}: out of time")
                     continue
                 row = run_level(pool, args.client_processes, gateway.target, requests, c,
-                                args.duration)
+                                args.duration, args.client_channels)
                 section[key].append(row)
                 print(f"{KEY}.{key} {json.dumps(row)}", flush=True)
                 write_gateway(args.out, section)
