@@ -139,7 +139,8 @@ def write_markdown(result: dict, path: Path) -> None:
     kept = CPU_START + old.partition(CPU_START)[2] if CPU_START in old else ""
     lines = ["# Gateway load test", "",
              f"Command: `{result['command']}`  ", f"Machine: {result['machine']}  ",
-             f"Index: {result['index_keyphrases']} real keyphrases (Milvus Lite, HNSW); "
+             f"Index: {result['index_keyphrases']} real keyphrases "
+             f"({result.get('index_backend', 'Milvus Lite')}, HNSW); "
              f"{result['items']} real test-split items; {result['duration_s']} s per level.", ""]
     for mode, runs in result["runs"].items():
         lines += [f"## {mode}", "",
@@ -224,6 +225,7 @@ def main(argv: list[str] | None = None) -> dict:
                    f"(Triton python-onnx backend on CPU)",
         "index_keyphrases": None, "items": len(items), "duration_s": args.duration,
         "runs": runs, "gateway_workers": workers, "channels": args.channels,
+        "index_backend": "a Milvus standalone server" if max(workers) > 1 else "Milvus Lite",
         "index_scale": index_scale_rows(student, sizes, args.milvus_server) if sizes else [],
     }
     result["index_keyphrases"] = next((r["keyphrases"] for r in result["index_scale"]
