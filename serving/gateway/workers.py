@@ -122,6 +122,8 @@ class WorkerPool:
         self._reports = self._ctx.Queue()
         self._holder, self.port = _reserve_port(settings.host, settings.port)
         self.procs: list = [None] * settings.workers
+        self.stopping = threading.Event()
+        """Set by SIGTERM/SIGINT (run_workers): start-up and restarts give up waiting."""
         self.restarts = 0
         """Workers restarted and healthy again."""
         self._crashes: collections.deque[float] = collections.deque()
@@ -148,6 +150,8 @@ class WorkerPool:
         """Until every slot's current process has reported healthy (else WorkerStartError)."""
         deadline = time.monotonic() + self.start_timeout_s
         while slots:
+            if self.stopping.is_set():
+                raise WorkerStartError("stopping: gave up waiting for the workers")
             for slot in slots:
                 if self.procs[slot].exitcode is not None:
                     raise WorkerStartError(f"gateway worker {slot} (pid {self.procs[slot].pid}) "
@@ -198,7 +202,7 @@ class WorkerPool:
         log.warning("gateway worker %d (pid %s) exited unasked with %s: restarting in %.1f s",
                     slot, self.procs[slot].pid, code, delay)
         self.procs[slot].join(1)
-        if stop.wait(delay):
+        if stop.wait(delay) or self.stopping.is_set():
             return
         self._spawn(slot)
         try:
@@ -229,18 +233,20 @@ class WorkerPool:
 
 def run_workers(settings: GatewaySettings, backends: Backends | None = None) -> int:
     """The parent's life: start, watch, forward SIGTERM/SIGINT; the process's exit code."""
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     try:
         pool = WorkerPool(settings, backends)
     except ValueError as err:
         log.error("%s", err)
         print(f"kpdistill gateway: {err}", flush=True)
         return 2
+    stop = pool.stopping
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     try:
         pool.start()
     except WorkerStartError as err:
+        if stop.is_set():
+            return 0
         log.error("%s", err)
         return 1
     print(f"kpdistill gateway listening on {pool.target} with {len(pool.procs)} workers "
