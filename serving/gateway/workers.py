@@ -42,6 +42,7 @@ import os
 import queue
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -236,8 +237,7 @@ def run_workers(settings: GatewaySettings, backends: Backends | None = None) -> 
     try:
         pool = WorkerPool(settings, backends)
     except ValueError as err:
-        log.error("%s", err)
-        print(f"kpdistill gateway: {err}", flush=True)
+        print(f"kpdistill gateway: {err}", file=sys.stderr, flush=True)
         return 2
     stop = pool.stopping
     for sig in (signal.SIGTERM, signal.SIGINT):
