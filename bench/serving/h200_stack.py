@@ -166,22 +166,25 @@ def parse_triton_metrics(text: str) -> dict:
     return stats
 
 
-def _client(target: str, payloads: list[bytes], concurrency: int, duration_s: float) -> dict:
+def _client(target: str, payloads: list[bytes], concurrency: int, duration_s: float,
+            channels: int = 1) -> dict:
     from serving.proto.kpdistill.v1 import recommender_pb2 as pb
     requests = [pb.RecommendRequest.FromString(p) for p in payloads]
-    return asyncio.run(drive_level(target, requests, concurrency, duration_s))
+    return asyncio.run(drive_level(target, requests, concurrency, duration_s,
+                                   channels=min(channels, concurrency)))
 
 
 def run_level(pool: ProcessPoolExecutor | None, processes: int, target: str, requests: list,
-              concurrency: int, duration_s: float) -> dict:
-    """One load level, its ``concurrency`` split over up to ``processes`` client processes."""
+              concurrency: int, duration_s: float, channels: int = 1) -> dict:
+    """One load level, its ``concurrency`` split over up to ``processes`` client processes,
+    each with up to ``channels`` connections (gateway workers share a port by connection)."""
     shares = [concurrency // processes + (i < concurrency % processes) for i in range(processes)]
     shares = [s for s in shares if s > 0]
     if pool is None or len(shares) == 1:
-        return summarize(concurrency, [asyncio.run(drive_level(target, requests, concurrency,
-                                                               duration_s))])
+        return summarize(concurrency, [asyncio.run(drive_level(
+            target, requests, concurrency, duration_s, channels=min(channels, concurrency)))])
     payloads = [r.SerializeToString() for r in requests]
-    futures = [pool.submit(_client, target, payloads, s, duration_s) for s in shares]
+    futures = [pool.submit(_client, target, payloads, s, duration_s, channels) for s in shares]
     return summarize(concurrency, [f.result() for f in futures])
 
 
@@ -212,6 +215,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rerank-candidates", type=int, default=50)
     p.add_argument("--duration", type=float, default=5.0, help="seconds per load level")
     p.add_argument("--client-processes", type=int, default=4)
+    p.add_argument("--client-channels", type=int, default=1, help=(
+        "connections per client process (with --gateway-workers N > 1, give the N workers "
+        "several connections each: processes x channels >> N)"))
+    p.add_argument("--gateway-workers", type=int, default=1, help=(
+        "gateway worker processes on the one port (KPDISTILL_GATEWAY_WORKERS); more than 1 "
+        "serves the index from a Milvus standalone server (the `milvus` package), since a "
+        "Milvus Lite file opens in one process only"))
     p.add_argument("--budget-s", type=float, default=1e9,
                    help="stop starting new measurements after this many seconds")
     p.add_argument("--command", default=None, help="command recorded with the results")
@@ -324,27 +334,36 @@ def gateway_sweep(args, repo: Path, server, work: Path, section: dict, left) -> 
     from serving.proto.kpdistill.v1 import recommender_pb2 as pb
 
     t0 = time.monotonic()
+    workers, milvus = args.gateway_workers, None
     uri = str(work / "index" / "keyphrases.db")
+    if workers > 1:
+        from components.indexing.milvus_server import MilvusStandalone
+
+        milvus = MilvusStandalone(work / "milvus").start()
+        uri = milvus.uri
     build_index(args.student, uri, KEY)
     index_s = round(time.monotonic() - t0, 1)
+    index_kind = "a Milvus standalone server" if milvus else "Milvus Lite"
     items, _ = test_split_items(200)
     plain = [pb.RecommendRequest(item=item_message(i), k=10) for i in items]
     reranked = [pb.RecommendRequest(item=item_message(i), k=10, options=pb.RecommendOptions(
         rerank=True, rerank_candidates=args.rerank_candidates)) for i in items]
     settings = {"max_inflight_rows": 65536, "triton_max_batch": 256, "metrics_port": -1}
     section.update({
-        "setup": f"gateway: 1 process (TOKENIZE=gateway, SEARCH_BACKEND=auto: the live "
-                 f"collection searched exactly in memory, Milvus Lite read when the alias moves; "
-                 f"{settings}); index: Milvus Lite built from the real keyphrase universe in "
+        "setup": f"gateway: {workers} process{'es' * (workers > 1)} on one port "
+                 f"(TOKENIZE=gateway, SEARCH_BACKEND=auto: the live collection searched exactly "
+                 f"in memory, {index_kind} read when the alias moves; {settings}); index: "
+                 f"{index_kind} built from the real keyphrase universe in "
                  f"{index_s} s; client: the load test's asyncio client in up to "
                  f"{args.client_processes} processes; {len(items)} real test-split items; "
                  f"{args.duration} s per level",
-        "gateway_processes": 1, "client_processes": args.client_processes,
+        "gateway_processes": workers, "client_channels": args.client_channels,
+        "client_processes": args.client_processes,
         "rerank_candidates": args.rerank_candidates, "duration_s": args.duration,
         "bi_encoder": [], "rerank": []})
     gateway = GatewayProcess(work / "gateway.log", triton_url=server.grpc_url, milvus_uri=uri,
                              index_alias="keyphrases", tokenizer_dir=str(repo / "tokenizer"),
-                             **settings).start(120)
+                             workers=workers, **settings).start(120)
     pool = None
     if args.client_processes > 1:
         pool = ProcessPoolExecutor(args.client_processes, mp_context=get_context("spawn"))
@@ -356,7 +375,7 @@ def gateway_sweep(args, repo: Path, server, work: Path, section: dict, left) -> 
                     section.setdefault("skipped", []).append(f"{key} c{c}: out of time")
                     continue
                 row = run_level(pool, args.client_processes, gateway.target, requests, c,
-                                args.duration)
+                                args.duration, args.client_channels)
                 section[key].append(row)
                 print(f"{KEY}.{key} {json.dumps(row)}", flush=True)
                 write_gateway(args.out, section)
@@ -364,6 +383,8 @@ def gateway_sweep(args, repo: Path, server, work: Path, section: dict, left) -> 
         if pool is not None:
             pool.shutdown(cancel_futures=True)
         gateway.stop()
+        if milvus is not None:
+            milvus.stop()
 
 
 if __name__ == "__main__":

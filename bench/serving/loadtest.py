@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ import grpc
 import numpy as np
 
 from bench.serving.fixtures import (
+    build_index,
     item_message,
     served_setup,
     test_split_items,
@@ -46,19 +48,26 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def drive_level(target: str, requests: list[pb.RecommendRequest], concurrency: int,
-                      duration_s: float, timeout_s: float = 10.0) -> dict:
+                      duration_s: float, timeout_s: float = 10.0, channels: int = 1) -> dict:
     """``concurrency`` workers send calls back to back for ``duration_s`` seconds; the raw
-    latencies, stage times and error codes (:func:`summarize` turns them into a row)."""
+    latencies, stage times and error codes (:func:`summarize` turns them into a row).
+    ``channels`` > 1: the workers take turns over that many channels, each its own TCP
+    connection (a local subchannel pool), so gateway workers sharing a port all get some."""
     latencies: list[float] = []
     stages = {"embed": [], "search": [], "rerank": []}
     errors: dict[str, int] = {}
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = pb_grpc.KeyphraseRecommenderStub(channel)
-        await stub.Recommend(requests[0], timeout=timeout_s)  # warm the channel
+    options = [("grpc.use_local_subchannel_pool", 1)] if channels > 1 else []
+    async with contextlib.AsyncExitStack() as opened:
+        stubs = []
+        for _ in range(max(channels, 1)):
+            channel = await opened.enter_async_context(
+                grpc.aio.insecure_channel(target, options=options))
+            stubs.append(pb_grpc.KeyphraseRecommenderStub(channel))
+            await stubs[-1].Recommend(requests[0], timeout=timeout_s)  # warm the channel
         end = time.perf_counter() + duration_s
         counter = iter(range(10**9))
 
-        async def worker():
+        async def worker(stub):
             while time.perf_counter() < end:
                 request = requests[next(counter) % len(requests)]
                 t0 = time.perf_counter()
@@ -73,7 +82,7 @@ async def drive_level(target: str, requests: list[pb.RecommendRequest], concurre
                 stages["rerank"].append(response.timings.rerank_ms)
 
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(stubs[i % len(stubs)]) for i in range(concurrency)))
         elapsed = time.perf_counter() - started
     return {"latencies": latencies, "stages": stages, "errors": errors, "elapsed_s": elapsed}
 
@@ -98,9 +107,9 @@ def summarize(concurrency: int, raw: list[dict]) -> dict:
 
 
 async def load_level(target: str, requests: list[pb.RecommendRequest], concurrency: int,
-                     duration_s: float, timeout_s: float = 10.0) -> dict:
+                     duration_s: float, timeout_s: float = 10.0, channels: int = 1) -> dict:
     """``concurrency`` workers send calls back to back for ``duration_s`` seconds."""
-    raw = await drive_level(target, requests, concurrency, duration_s, timeout_s)
+    raw = await drive_level(target, requests, concurrency, duration_s, timeout_s, channels)
     return summarize(concurrency, [raw])
 
 
@@ -130,7 +139,8 @@ def write_markdown(result: dict, path: Path) -> None:
     kept = CPU_START + old.partition(CPU_START)[2] if CPU_START in old else ""
     lines = ["# Gateway load test", "",
              f"Command: `{result['command']}`  ", f"Machine: {result['machine']}  ",
-             f"Index: {result['index_keyphrases']} real keyphrases (Milvus Lite, HNSW); "
+             f"Index: {result['index_keyphrases']} real keyphrases "
+             f"({result.get('index_backend', 'Milvus Lite')}, HNSW); "
              f"{result['items']} real test-split items; {result['duration_s']} s per level.", ""]
     for mode, runs in result["runs"].items():
         lines += [f"## {mode}", "",
@@ -168,6 +178,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--index-sizes", default="630,10000,50000")
     p.add_argument("--milvus-server", action="store_true",
                    help="also measure the largest index size on a Milvus 2.3 server")
+    p.add_argument("--workers", default="1", help=(
+        "gateway worker processes, one run per value (e.g. 1,2); more than 1 serves the "
+        "index from a Milvus server (a Lite file opens in one process only)"))
+    p.add_argument("--channels", type=int, default=1, help=(
+        "client channels (TCP connections) per level, at most one per concurrent caller; "
+        "gateway workers share a port by connection, so give them several"))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     student, work, repository, index_uri, items = served_setup(
@@ -176,23 +192,41 @@ def main(argv: list[str] | None = None) -> dict:
     reranked = [pb.RecommendRequest(item=item_message(i), k=10,
                                     options=pb.RecommendOptions(rerank=True, rerank_candidates=20))
                 for i in items]
-    runs: dict[str, list[dict]] = {"bi-encoder only": [], "with cross-encoder re-rank (20 candidates)": []}
-    with ServingStack(repository, index_uri, log_dir=work / "logs") as stack:
-        for c in [int(x) for x in args.concurrency.split(",")]:
-            runs["bi-encoder only"].append(
-                asyncio.run(load_level(stack.target, plain, c, args.duration)))
-            print(json.dumps(runs["bi-encoder only"][-1]), flush=True)
-        for c in [int(x) for x in args.rerank_concurrency.split(",") if x]:
-            runs["with cross-encoder re-rank (20 candidates)"].append(
-                asyncio.run(load_level(stack.target, reranked, c, args.duration)))
-            print(json.dumps(runs["with cross-encoder re-rank (20 candidates)"][-1]), flush=True)
-    sizes = [int(x) for x in args.index_sizes.split(",")]
+    workers = [int(x) for x in args.workers.split(",") if x]
+    runs: dict[str, list[dict]] = {}
+    with contextlib.ExitStack() as stack_of:
+        if max(workers) > 1:  # every run, 1 worker too, reads the same server-held index
+            from components.indexing.milvus_server import MilvusStandalone
+
+            milvus = stack_of.enter_context(MilvusStandalone(work / "milvus"))
+            index_uri = milvus.uri
+            build_index(student, index_uri, "loadtest")
+        for n in workers:
+            suffix = "" if workers == [1] else f", {n} gateway worker{'s' * (n > 1)}"
+            plain_runs = runs.setdefault(f"bi-encoder only{suffix}", [])
+            rerank_runs = runs.setdefault(f"with cross-encoder re-rank (20 candidates){suffix}",
+                                          [])
+            with ServingStack(repository, index_uri, log_dir=work / f"logs-w{n}",
+                              workers=n) as stack:
+                for c in [int(x) for x in args.concurrency.split(",") if x]:
+                    plain_runs.append(asyncio.run(load_level(
+                        stack.target, plain, c, args.duration, channels=min(args.channels, c))))
+                    print(json.dumps(plain_runs[-1]), flush=True)
+                for c in [int(x) for x in args.rerank_concurrency.split(",") if x]:
+                    rerank_runs.append(asyncio.run(load_level(
+                        stack.target, reranked, c, args.duration,
+                        channels=min(args.channels, c))))
+                    print(json.dumps(rerank_runs[-1]), flush=True)
+    runs = {mode: rows for mode, rows in runs.items() if rows}
+    sizes = [int(x) for x in args.index_sizes.split(",") if x]
     result = {
         "command": "python -m bench.serving.loadtest " + shlex.join(argv or sys.argv[1:]),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU "
                    f"(Triton python-onnx backend on CPU)",
         "index_keyphrases": None, "items": len(items), "duration_s": args.duration,
-        "runs": runs, "index_scale": index_scale_rows(student, sizes, args.milvus_server),
+        "runs": runs, "gateway_workers": workers, "channels": args.channels,
+        "index_backend": "a Milvus standalone server" if max(workers) > 1 else "Milvus Lite",
+        "index_scale": index_scale_rows(student, sizes, args.milvus_server) if sizes else [],
     }
     result["index_keyphrases"] = next((r["keyphrases"] for r in result["index_scale"]
                                        if r["kind"] == "real"), None)

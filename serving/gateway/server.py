@@ -1,6 +1,7 @@
 """The gateway process: gRPC (recommender + health + reflection) and Prometheus metrics.
 
     python -m serving.gateway.server        # settings from KPDISTILL_GATEWAY_* (settings.py)
+    python -m serving.gateway.server --workers 4   # 4 processes on one port (workers.py)
 
 SIGTERM/SIGINT: health turns NOT_SERVING, new calls are refused, in-flight calls get up to
 ``KPDISTILL_GATEWAY_GRACE_S`` seconds to finish, then the backends' connections close.
@@ -13,10 +14,14 @@ control (RESOURCE_EXHAUSTED at once when saturated) while health checks never wa
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
+from collections.abc import Awaitable, Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -53,22 +58,24 @@ def searcher_for(settings: GatewaySettings) -> KeyphraseSearcher:
 class GatewayServer:
     """Owns the gRPC server, the backend clients and the background health/index refresher."""
 
-    def __init__(self, settings: GatewaySettings, models: TritonModelClient | None = None):
-        """``models`` replaces the Triton client (unit tests of the transport only)."""
+    def __init__(self, settings: GatewaySettings, models: TritonModelClient | None = None,
+                 searcher: KeyphraseSearcher | None = None, reuse_port: bool = False):
+        """``models``/``searcher`` replace the Triton/Milvus clients (unit tests only);
+        ``reuse_port`` lets several gateway processes bind one port (SO_REUSEPORT, workers.py)."""
         self.settings = settings
         self.metrics = GatewayMetrics()
         self.models = models or TritonModelClient(
             settings.triton_url, settings.embed_model, settings.score_model,
             settings.triton_max_batch, encoder_model=settings.encoder_model,
             tokenizer_dir=settings.tokenizer_dir if settings.tokenize == "gateway" else None)
-        self.searcher = searcher_for(settings)
+        self.searcher = searcher or searcher_for(settings)
         self.service = RecommendationService(self.models, self.searcher, settings,
                                              self.metrics.observe_stage)
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(
             interceptors=[SafeDecoding(settings.log_every_s)],
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
-            options=[("grpc.so_reuseport", 0),
+            options=[("grpc.so_reuseport", int(reuse_port)),
                      ("grpc.max_receive_message_length", settings.max_request_bytes)])
         self._log = RateLimitedLog(log, settings.log_every_s)
         self.port = 0
@@ -136,23 +143,43 @@ class GatewayServer:
         await self.server.wait_for_termination()
 
 
-async def serve(settings: GatewaySettings) -> None:
-    gateway = GatewayServer(settings)
-    await gateway.start()
-    print(f"kpdistill gateway listening on {settings.host}:{gateway.port} "
-          f"metrics={gateway.metrics_port}", flush=True)
+async def serve(settings: GatewaySettings, gateway: GatewayServer | None = None,
+                on_started: Callable[[GatewayServer], Awaitable[None]] | None = None) -> None:
+    """Run ``gateway`` (default: one built from ``settings``) until SIGTERM/SIGINT; then drain.
+    ``on_started`` runs as a task once it listens (a worker reports its health with it)."""
+    gateway = gateway or GatewayServer(settings)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    await gateway.start()
+    print(f"kpdistill gateway listening on {settings.host}:{gateway.port} "
+          f"metrics={gateway.metrics_port} pid={os.getpid()}", flush=True)
+    task = asyncio.create_task(on_started(gateway)) if on_started else None
     await stopping.wait()
+    if task is not None:
+        task.cancel()
     log.info("shutting down: draining in-flight calls for up to %.1f s", settings.grace_s)
     await gateway.stop()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="The kpdistill gateway (settings from "
+                                     "KPDISTILL_GATEWAY_* variables, see README).")
+    parser.add_argument("--workers", type=int, default=None, help=(
+        "gateway processes sharing the port (default: KPDISTILL_GATEWAY_WORKERS, 1)"))
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(GatewaySettings()))
+    try:
+        settings = GatewaySettings(**({} if args.workers is None else {"workers": args.workers}))
+    except ValueError as err:
+        raise SystemExit(f"kpdistill gateway: {err}") from None
+    if settings.workers == 1:
+        asyncio.run(serve(settings))
+        return
+    from serving.gateway.workers import run_workers
+
+    sys.exit(run_workers(settings))
 
 
 if __name__ == "__main__":

@@ -119,6 +119,12 @@ class GatewaySettings(BaseSettings):
         "calls of any kind (health included) open at once; gRPC refuses more with"
         " RESOURCE_EXHAUSTED. A last resort against floods of connections: recommender"
         " calls are shed far earlier by MAX_INFLIGHT_ROWS, health checks never are"))
+    workers: int = Field(1, description=(
+        "gateway processes serving PORT together (SO_REUSEPORT: the kernel spreads connections"
+        " over them), each with its own Triton client and search backend; a parent starts,"
+        " health-checks and restarts them (`--workers` on the command line wins). More than"
+        " 1 needs a Milvus server URI (a Milvus Lite file opens in one process only); worker"
+        " i serves metrics on METRICS_PORT + i"))
     log_every_s: float = Field(10.0, description=(
         "each kind of error is logged (one line) at most once per this many seconds, with"
         " a count of the suppressed ones"))
@@ -144,6 +150,8 @@ class GatewaySettings(BaseSettings):
                self.max_concurrent_rpcs) < 1:
             raise ValueError("KPDISTILL_GATEWAY_MAX_BATCH_ITEMS, _TRITON_MAX_BATCH, "
                              "_MAX_INFLIGHT_ROWS and _MAX_CONCURRENT_RPCS must be >= 1")
+        if self.workers < 1:
+            raise ValueError("KPDISTILL_GATEWAY_WORKERS must be >= 1")
         if not 1 <= self.exact_max_rows <= EXACT_MAX_ROWS_LIMIT:
             raise ValueError(f"KPDISTILL_GATEWAY_EXACT_MAX_ROWS must lie in "
                              f"1..{EXACT_MAX_ROWS_LIMIT}")

@@ -144,3 +144,10 @@ def test_triton_metrics_become_per_request_means():
     assert h200_stack.parse_triton_metrics(text) == {"encoder": {
         "requests": 4, "executions": 2, "queue_us": 100.0, "input_us": 0.0, "infer_us": 250.0,
         "output_us": 0.0}}
+
+
+def test_gateway_workers_flag_is_parsed(tmp_path):
+    base = ["--student", "s", "--cross-encoder", "c", "--out", str(tmp_path),
+            "--perf-analyzer", "pa"]
+    assert h200_stack.parse_args(base).gateway_workers == 1
+    assert h200_stack.parse_args([*base, "--gateway-workers", "4"]).gateway_workers == 4

@@ -277,3 +277,30 @@ def test_the_supervised_stack_restarts_a_killed_triton_and_gateway(model_reposit
         for name in ("triton", "gateway"):
             assert registry.get_sample_value("kpdistill_stack_restarts_total",
                                              {"process": name}) == 1.0
+
+
+def test_two_gateway_workers_over_the_real_stack(milvus_server, model_repository, triton,
+                                                  records, tmp_path):
+    """--workers 2 on real Triton + a Milvus server: both processes run, every new channel is
+    answered, SIGTERM to the parent stops it and both workers."""
+    import psutil
+
+    config = IndexConfig(uri=milvus_server.uri, alias="kp_workers", request_timeout_s=120)
+    build_keyphrase_index(records[:300], TritonEncoder(triton["server"].grpc_url, "w"), config,
+                          "w")
+    process = GatewayProcess(tmp_path / "gateway.log", triton_url=triton["server"].grpc_url,
+                             tokenizer_dir=str(model_repository / "tokenizer"),
+                             milvus_uri=milvus_server.uri, index_alias=config.alias,
+                             workers=2, **FAST).start(timeout_s=90)
+    try:
+        workers = [c for c in psutil.Process(process.process.pid).children()
+                   if "spawn_main" in " ".join(c.cmdline())]  # not the resource tracker
+        assert len(workers) == 2
+        for _ in range(12):
+            with grpc.insecure_channel(process.target) as channel:
+                resp = pb_grpc.KeyphraseRecommenderStub(channel).Recommend(
+                    pb.RecommendRequest(item=WINE, k=5), timeout=20)
+                assert len(resp.keyphrases) == 5 and resp.model_version == "w"
+    finally:
+        assert process.stop() == 0
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
