@@ -25,7 +25,7 @@ from pathlib import Path
 
 from kfp import local
 
-from pipelines.console import StepConsole, task_metadata
+from pipelines.console import StepConsole, children_cpu_seconds, task_metadata
 from pipelines.kpdistill import PIPELINE_NAME, kpdistill_pipeline
 
 HEADLINE = [  # (label, task, metric key) of the summary table: test nDCG@10
@@ -135,7 +135,7 @@ def main(argv=None) -> int:
     filter_understood_warnings()
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(workdir),
                raise_on_error=True)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), children_cpu_seconds()
     print(f"Pipeline {PIPELINE_NAME}: 14 steps on this machine (kfp.local); each step's full "
           f"log in <run>/logs/", flush=True)
     console = StepConsole(workdir, verbose=args.verbose)
@@ -156,16 +156,18 @@ def main(argv=None) -> int:
         return 1
     took = time.perf_counter() - start
     run = console.run_dir or latest_run(workdir)
-    print(f"\nPipeline finished in {took:.0f} s.\n")
+    print(f"\nPipeline finished in {took:.0f} s (CPU {children_cpu_seconds() - cpu_start:.0f} s "
+          "in its steps).\n")
     print("\n".join(headline_table(run)) + "\n")
     code, served = 0, None
     if not args.no_serve:
         print("Serving the distilled student (Triton + gRPC gateway on loopback); top 8 "
               "keyphrases for test-split items, [human grade] where ESCI judged the pair:",
               flush=True)
-        serve_start = time.perf_counter()
+        serve_start, serve_cpu = time.perf_counter(), children_cpu_seconds()
         code, served = serve(run, args.verbose)
-        print(f"served in {time.perf_counter() - serve_start:.0f} s"
+        print(f"served in {time.perf_counter() - serve_start:.0f} s "
+              f"(CPU {children_cpu_seconds() - serve_cpu:.0f} s)"
               + ("" if code == 0 else f" (FAILED, exit {code}; log {run / 'logs'})"))
     report = write_report(run, served)
     print("\nWhere everything is:")
