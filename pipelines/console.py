@@ -5,8 +5,11 @@ each task's outputs) to ``sys.stdout``. :class:`StepConsole` stands in for ``sys
 while the pipeline runs: it reads kfp's "Executing task" / "finished with status" lines to
 know which step is running, writes every line to ``<run>/logs/<task>.log``, and prints to the
 terminal only one line per step as it starts and ends, with the step's seconds and the one or
-two figures that matter (read from the step's ``executor_output.json``). ``verbose=True``
-also streams every line to the terminal, as kfp.local does on its own.
+two figures that matter (read from the step's ``executor_output.json``). The end line also
+gives the step's CPU seconds (user + system of the step's processes, which kfp.local waits
+for before it reports the end) and the machine's 1-minute load average: on a shared 2-core
+machine wall seconds alone do not tell a step that does more work from a busy machine.
+``verbose=True`` also streams every line to the terminal, as kfp.local does on its own.
 
 Example::
 
@@ -18,7 +21,9 @@ Example::
 from __future__ import annotations
 
 import json
+import os
 import re
+import resource
 import sys
 import time
 from dataclasses import dataclass, field
@@ -102,11 +107,27 @@ def key_figures(task: str, metadata: dict) -> str:
     return ", ".join(parts)
 
 
+def children_cpu_seconds() -> float:
+    """User + system seconds of every child process this process has waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return None
+
+
 @dataclass
 class Step:
     task: str
     started: float
     seconds: float = 0.0
+    cpu_started: float = 0.0
+    cpu_seconds: float | None = None
+    load: float | None = None
     status: str = "RUNNING"
     figures: str = ""
     log: Path | None = None
@@ -227,7 +248,7 @@ class StepConsole:
         if self._log:
             self._log.close()
             self._log = None
-        self.steps.append(Step(task, time.perf_counter()))
+        self.steps.append(Step(task, time.perf_counter(), cpu_started=children_cpu_seconds()))
         if not self.verbose:
             self._say(f"{time.strftime('%H:%M:%S')}  {task:<22} started")
 
@@ -241,11 +262,15 @@ class StepConsole:
         if step is None:
             return
         step.seconds = time.perf_counter() - step.started
+        step.cpu_seconds = children_cpu_seconds() - step.cpu_started
+        step.load = load_average()
         step.status = status
         if self.run_dir is not None and (task_dir := self._task_dir(step)) is not None:
             step.figures = key_figures(task, task_metadata(task_dir))
         mark = "done" if status == "SUCCESS" else "FAILED"
         line = f"{time.strftime('%H:%M:%S')}  {task:<22} {mark} in {step.seconds:5.0f} s"
+        line += f" (CPU {step.cpu_seconds:4.0f} s" + (
+            f", load {step.load:.1f})" if step.load is not None else ")")
         if step.figures:
             line += f"  {step.figures}"
         self._say(line)

@@ -63,9 +63,10 @@ def report_run(data: Input[Dataset], baselines: Input[Dataset], labels: Input[Da
                html: Output[HTML], markdown: Output[Markdown], report: Output[Dataset],
                metrics: Output[Metrics], relevance_items: int = 60, k: int = 8,
                threshold: float = 0.5):
-    """The run's report: baselines, judge vs humans (calibration plot), assistant, students,
-    training curves, Matryoshka plot, and the student's top-k keyphrases for test-split items
-    rated by the assistant. ``html`` is one self-contained page (the KFP UI shows it),
+    """The run's report: baselines, judge vs humans (calibration plot), assistant (its test
+    row and agreement from ``cross_encoder_metrics``, as its training step measured them),
+    students, training curves, Matryoshka plot, and the student's top-k keyphrases for
+    test-split items rated by the assistant. ``html`` is one self-contained page (the KFP UI shows it),
     ``markdown`` the same with the figures inlined, ``report`` a folder with report.html,
     report.md + report_files/ and report.json (read by the local runner to add the served
     recommendations)."""
@@ -74,12 +75,15 @@ def report_run(data: Input[Dataset], baselines: Input[Dataset], labels: Input[Da
     from components.evaluation.report_builder import ReportInputs, build_run_report
     from components.evaluation.run_report import render_html, render_markdown, save_report
 
-    agreement = {key.split(".", 1)[1]: value
-                 for key, value in (cross_encoder_metrics.metadata or {}).items()
+    logged = cross_encoder_metrics.metadata or {}
+    agreement = {key.split(".", 1)[1]: value for key, value in logged.items()
                  if key.startswith("judge_like_test.")}
+    assistant_test = {key.split(".", 1)[1]: value for key, value in logged.items()
+                      if key.startswith("test.")}
     inputs = ReportInputs(
         data=Path(data.path), baselines=Path(baselines.path), labels=Path(labels.path),
         assistant=Path(cross_encoder.path), assistant_agreement=agreement,
+        assistant_test=assistant_test,
         evaluations={"distilled": Path(distilled_results.path),
                      "click_only": Path(click_only_results.path)},
         students={"distilled": Path(distilled_student.path),

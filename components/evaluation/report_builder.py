@@ -33,6 +33,7 @@ class ReportInputs:
     labels: Path | None = None                 # judge_pairs labels directory
     assistant: Path | None = None              # cross-encoder model directory
     assistant_agreement: dict = field(default_factory=dict)  # judge_like_test.{auc,kappa,...}
+    assistant_test: dict = field(default_factory=dict)  # its test row: ndcg@10, mrr, ...
     evaluations: dict[str, Path] = field(default_factory=dict)  # name -> evaluate results JSON
     students: dict[str, Path] = field(default_factory=dict)     # name -> student directory
     relevance_items: int = 60
@@ -85,8 +86,10 @@ def build_run_report(inputs: ReportInputs, title: str = "kpdistill run report"):
     baselines = _json(inputs.baselines)
     evaluations = {name: _json(p) for name, p in inputs.evaluations.items()}
     evaluations = {name: res for name, res in evaluations.items() if res}
+    # The assistant's test row as its training step measured it; an evaluation that scored
+    # the assistant itself (evaluate's with_cross_encoder) is shown instead where there is one.
     assistant_rows = next((res["cross_encoder"] for res in evaluations.values()
-                           if "cross_encoder" in res), None)
+                           if "cross_encoder" in res), None) or inputs.assistant_test or None
     logs = {f"student ({name})": read_training_log(p) for name, p in inputs.students.items()}
     if inputs.assistant:
         logs["cross-encoder"] = read_training_log(inputs.assistant)

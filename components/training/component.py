@@ -28,7 +28,9 @@ def configure_gpu_task(task, gpus: int = 1, accelerator: str = "nvidia.com/gpu",
 def train_cross_encoder(data: Input[Dataset], labels: Input[Dataset], model: Output[Model],
                         metrics: Output[Metrics], report: Output[Markdown],
                         config_path: str = "", objective: str = "bce", judge_budget: int = 0):
-    """Train the assistant on the judge's soft labels; metrics on validation and test queries."""
+    """Train the assistant on the judge's soft labels; metrics on validation and test queries.
+    ``metrics`` holds its test row (``test.<metric>``), which the run report shows: the
+    evaluation steps do not score the assistant again."""
     import json
     from dataclasses import replace
     from pathlib import Path
@@ -36,7 +38,7 @@ def train_cross_encoder(data: Input[Dataset], labels: Input[Dataset], model: Out
     from components.clicks.simulator import ClickLog
     from components.contracts import LABELS_FILE
     from components.data.bundle import DataBundle
-    from components.evaluation.evaluate import metrics_markdown
+    from components.evaluation.evaluate import METRICS, metrics_markdown
     from components.judge.labels import load_teacher_labels
     from components.training.config import DEMO_CONFIG, load_config
     from components.training.cross_encoder import CrossEncoderScorer, train_cross_encoder
@@ -58,7 +60,9 @@ def train_cross_encoder(data: Input[Dataset], labels: Input[Dataset], model: Out
     for part in ("judge_like_test", "judge_like_validation"):
         for name in ("auc", "kappa", "threshold"):
             metrics.log_metric(f"{part}.{name}", result[part][name])
-    for name in ("ndcg@10", "recall@10", "precision@10", "irrelevant_rate@10"):
+    # The assistant's test row of the run report (evaluate does not score it again);
+    # irrelevant_rate@10 only where its item side was scored
+    for name in METRICS:
         value = result["test"][name]
         if value == value:
             metrics.log_metric(f"test.{name}", value)

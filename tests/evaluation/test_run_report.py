@@ -162,6 +162,28 @@ def test_sections_without_inputs_are_left_out():
     assert sections.recommendations_section([], {}, None, "t") is None
 
 
+def test_the_assistant_row_comes_from_its_training_steps_metrics(tmp_path):
+    """The evaluation steps no longer score the assistant: its test row is the one its
+    training step logged (``test.<metric>``), as report_run hands it over."""
+    from components.data.bundle import DataBundle
+    from components.data.splits import QuerySplit
+    from components.evaluation.report_builder import ReportInputs, build_run_report
+
+    split = QuerySplit({"q1": "train", "q2": "validation", "q3": "test"})
+    DataBundle(ITEMS, JUDGMENTS, split, UNIVERSE).save(tmp_path / "data")
+    results = tmp_path / "distilled.json"
+    results.write_text(json.dumps({"distilled": {"ndcg@10": 0.7, "mrr": 0.9}}))
+    row = {"ndcg@10": 0.61, "recall@10": 0.23, "precision@10": 0.84, "mrr": 0.83}
+    report, _ = build_run_report(ReportInputs(
+        data=tmp_path / "data", evaluations={"distilled": results}, assistant_test=row,
+        assistant_agreement={"auc": 0.44, "kappa": 0.0}, relevance_items=0))
+    assistant = next(s for s in report.sections if s.title == "Cross-encoder (assistant)")
+    assert assistant.tables[0].rows[0][:5] == ["cross_encoder (assistant)", 0.61, 0.23, 0.84,
+                                               0.83], assistant.tables[0].rows
+    students = next(s for s in report.sections if s.title == "Students (bi-encoders)")
+    assert [r[0] for r in students.tables[0].rows] == ["distilled"]
+
+
 def check_rendered(rendered: dict, tables: int, images: int) -> None:
     """Every table has rows and cells and takes space; every image decoded and shows."""
     assert len(rendered["tables"]) == tables, rendered

@@ -80,3 +80,27 @@ def test_key_figures_per_step_kind():
     # every label from the store: the count says so, and no rate of nothing is shown
     assert key_figures("judge-pairs", {"pairs": 96, "judged_now": 0, "pairs_per_s": 0.0}) == \
         "pairs labelled 96, judged now (rest from the label store) 0"
+
+
+def test_the_end_line_gives_the_steps_cpu_seconds_and_the_load(tmp_path):
+    """The CPU of the step's processes (kfp.local waits for them before the end line), so a
+    step that does more work is told from a busy machine."""
+    import subprocess
+
+    terminal = io.StringIO()
+    run = tmp_path / "kpdistill-2026-01-01-00-00-00-000000"
+    burn = "import time\nend = time.process_time() + 0.5\nwhile time.process_time() < end: pass"
+    with StepConsole(tmp_path, terminal=terminal) as console:
+        print("Running pipeline: 'kpdistill'")
+        run.mkdir()
+        print("04:00:00.000 - INFO - Executing task 'evaluate'")
+        subprocess.run([sys.executable, "-c", burn], check=True)
+        (run / "evaluate").mkdir()
+        print("04:00:01.000 - INFO - Task 'evaluate' finished with status SUCCESS")
+        _kfp_task(console, run, "export-model")  # no child process: next to no CPU
+    evaluate, export = console.steps
+    assert 0.5 <= evaluate.cpu_seconds < 5, evaluate
+    assert 0 <= export.cpu_seconds < 0.5, export
+    lines = terminal.getvalue().splitlines()
+    assert "(CPU    0 s, load " in lines[3] or "(CPU    0 s)" in lines[3], lines[3]
+    assert "evaluate" in lines[1] and "(CPU " in lines[1], lines[1]

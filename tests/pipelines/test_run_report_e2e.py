@@ -17,7 +17,8 @@ def test_the_run_report_is_written_where_the_user_and_kfp_look(pipeline_run):
     run, _ = pipeline_run
     html = (run / "report.html").read_text()
     markdown = (run / "report.md").read_text()
-    for title in ("Baselines", "LLM judge vs human labels", "Students (bi-encoders)",
+    for title in ("Baselines", "LLM judge vs human labels", "Cross-encoder (assistant)",
+                  "Students (bi-encoders)",
                   "Training curves", "Matryoshka embeddings", "Recommendations for test-split"):
         assert title in html and title in markdown, title
     for figure in ("judge_calibration", "training_curves", "matryoshka"):

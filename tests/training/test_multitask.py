@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -129,3 +130,31 @@ def test_token_cache_batches_equal_the_models_own_tokenization(tiny_model_dir):
     task = Task("t", [PairExample("kp", "item a"), ListExample("kp2", ("b", "c"), (0.1, 0.2))],
                 PearsonDistillationLoss(), 1)
     assert task_texts([task]) == ["kp", "item a", "kp2", "b", "c"]
+
+
+def test_validation_encoder_sorts_by_length_and_returns_the_given_order(tiny_model_dir):
+    """Length-sorted batches (little padding) over one token cache give each text the
+    embedding it gets alone, in the order asked, at every call."""
+    from sentence_transformers import SentenceTransformer
+
+    from components.contracts import ITEM_FIELDS
+    from components.data import load_items
+    from components.training.multitask import embed
+    from components.training.student import InMemoryEncoder
+
+    model = SentenceTransformer(str(tiny_model_dir), device="cpu").eval()
+    items = list(load_items().values())[:30]
+    texts = ["red shoe", *[it.text(ITEM_FIELDS) for it in items], "a", "red shoe", "water bottle"]
+    with torch.inference_mode():
+        alone = np.stack([torch.nn.functional.normalize(
+            embed(model, [t], torch.device("cpu")).float(), dim=-1)[0].numpy() for t in texts])
+    encoder = InMemoryEncoder(model, batch_size=8)
+    for _ in range(2):  # the second call reads every text's tokens from the cache
+        got = encoder.encode(texts)
+        assert got.shape == alone.shape
+        np.testing.assert_allclose(got, alone, atol=1e-5)
+    assert len(encoder._tokens) == len(set(texts))
+    truncated = InMemoryEncoder(model, truncate_dim=16).encode(texts)
+    assert truncated.shape == (len(texts), 16)
+    np.testing.assert_allclose(np.linalg.norm(truncated, axis=1), 1.0, atol=1e-5)
+    assert encoder.encode([]).shape[0] == 0
