@@ -9,6 +9,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# torch's OpenMP threads sleep between operations instead of spinning (read when torch is
+# first imported, so here, before any test imports it; the pipeline's steps and the servers
+# the tests start inherit it). On the 2-core machine shared with other work a spinning thread
+# takes the core the working one needs: a small model's training step took about 3x the CPU.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(scope="session")
