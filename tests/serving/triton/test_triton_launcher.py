@@ -103,10 +103,10 @@ def slow_copy(src: Path, pause_s: float):
 
 
 @pytest.mark.slow
-def test_polling_server_never_sees_a_half_written_version(served_repository, tmp_path):
+def test_polling_server_never_sees_a_half_written_version(model_repository, tmp_path):
     repo = tmp_path / "repo"
-    shutil.copytree(served_repository / "tokenizer", repo / "tokenizer")
-    source = served_repository / "tokenizer" / "1"
+    shutil.copytree(model_repository / "tokenizer", repo / "tokenizer")
+    source = model_repository / "tokenizer" / "1"
     server = TritonServer(repo, log_file=tmp_path / "log", model_control_mode="poll",
                           poll_secs=1)
     with server:
