@@ -1,4 +1,7 @@
-"""Shared fixtures. The real data is read from KPDISTILL_DATA_DIR (default ../shared/data)."""
+"""Shared fixtures. The real data is read from KPDISTILL_DATA_DIR (default ../shared/data).
+
+The exported model repositories are built once per session, here, for every test that reads
+or serves one (export, Triton, the gateway end to end, the serving benches)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# torch's OpenMP threads sleep between operations instead of spinning (read when torch is
+# first imported, so here, before any test imports it; the pipeline's steps and the servers
+# the tests start inherit it). On the 2-core machine shared with other work a spinning thread
+# takes the core the working one needs: a small model's training step took about 3x the CPU.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +57,53 @@ def chromium():
                     "chromium-headless-shell (or set KPDISTILL_CHROMIUM)")
     with Chromium(binary) as browser:
         yield browser
+
+
+# The test export: small batches and caps, one tokenizer instance, a fp32 student (checked to
+# reproduce torch exactly). The int8 default is built with the same settings in
+# ``int8_repository``, gated in tests/export/test_export_quantize.py and served in the
+# gateway end-to-end tests.
+EXPORT_TEST_CONFIG = dict(parity_samples=32, max_batch_size=64, preferred_batch_sizes=(8, 32, 64),
+                          tokenizer_instances=1, max_seq_length=64, student_precision="fp32")
+
+
+@pytest.fixture(scope="session")
+def test_config():
+    from components.export.config import ExportConfig
+
+    return ExportConfig.from_yaml(**EXPORT_TEST_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def model_repository(tmp_path_factory, test_config):
+    """The stand-in student (fp32) and cross-encoder (no dimension heads), exported."""
+    from components.export.repository import build_model_repository
+    from components.export.standin import standin_cross_encoder, standin_student
+
+    return build_model_repository(standin_student(), standin_cross_encoder(),
+                                  tmp_path_factory.mktemp("export") / "model_repository",
+                                  target="python-onnx", config=test_config)
+
+
+@pytest.fixture(scope="session")
+def heads_cross_encoder():
+    """The stand-in cross-encoder with (untrained) heads for every judge dimension."""
+    from components.contracts import JUDGE_DIMENSIONS
+    from components.export.standin import standin_cross_encoder
+
+    return standin_cross_encoder(dimensions=JUDGE_DIMENSIONS)
+
+
+@pytest.fixture(scope="session")
+def int8_repository(tmp_path_factory, heads_cross_encoder):
+    """The served default: the int8 student (gated against its fp32 export) and the
+    cross-encoder with dimension heads, exported with the test settings."""
+    from components.export.config import ExportConfig
+    from components.export.repository import build_model_repository
+    from components.export.standin import standin_student
+
+    config = ExportConfig.from_yaml(**{**EXPORT_TEST_CONFIG, "student_precision": "int8",
+                                       "parity_samples": 16})
+    return build_model_repository(standin_student(), heads_cross_encoder,
+                                  tmp_path_factory.mktemp("export-int8") / "model_repository",
+                                  target="python-onnx", config=config)

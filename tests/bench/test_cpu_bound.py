@@ -12,12 +12,12 @@ import pytest
 
 from bench.serving import cpu_bound
 from bench.serving.loadtest import write_markdown
-from tests.export.conftest import shared_repository
 
 
 @pytest.fixture(scope="module")
-def repository(tmp_path_factory):
-    return shared_repository(tmp_path_factory)
+def repository(model_repository):
+    """The session's exported test repository (tests/conftest.py)."""
+    return model_repository
 
 
 def test_the_served_encoder_is_read_from_the_repository(repository):

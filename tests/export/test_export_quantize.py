@@ -13,8 +13,7 @@ from components.export import quantize
 from components.export.config import ExportConfig
 from components.export.graphs import backbone_dir
 from components.export.parity import parity_texts
-from components.export.repository import build_model_repository
-from components.export.standin import standin_cross_encoder, standin_student
+from components.export.standin import standin_student
 from components.export.templates import encoding_module, tokenization_module
 
 
@@ -91,11 +90,9 @@ def test_int8_applies_to_the_cpu_onnx_targets_only():
         ExportConfig.from_yaml(student_precision="int4")
 
 
-def test_an_int8_repository_serves_the_gated_int8_student(tmp_path, test_config):
-    config = ExportConfig.from_yaml(**{**test_config.__dict__, "student_precision": "int8",
-                                       "parity_samples": 16})
-    repo = build_model_repository(standin_student(), standin_cross_encoder(), tmp_path / "repo",
-                                  target="python-onnx", config=config)
+def test_an_int8_repository_serves_the_gated_int8_student(int8_repository):
+    """The session's int8 repository (tests/conftest.py), served in the gateway e2e tests."""
+    repo = int8_repository
     report = json.loads((repo / "encoder" / "1" / "parity.json").read_text())
     assert report["precision"] == "int8" and report["int8"]["min_cosine"] >= 0.98
     ops = {n.op_type for n in onnx.load(str(repo / "encoder" / "1" / "model.onnx")).graph.node}

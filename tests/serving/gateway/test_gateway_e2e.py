@@ -1,10 +1,10 @@
 """End to end over real parts: gRPC channel -> gateway process -> real tritonserver (stand-in
 models exported by components.export) + real Milvus Lite, and a real Milvus 2.3 server.
 
-The stand-in cross-encoder has (untrained) dimension heads, so re-ranking also returns their
-estimates; a cross-encoder without heads is served in tests/serving/triton.
-
-Module-scoped servers keep this to about two minutes on two cores.
+The served repository is the session's ``int8_repository`` (tests/conftest.py): the int8
+student and a stand-in cross-encoder with (untrained) dimension heads, so re-ranking also
+returns their estimates; a cross-encoder without heads is served in tests/serving/triton.
+Triton, the index and the gateway are started once for the module.
 """
 
 import asyncio
@@ -31,27 +31,10 @@ FAST = {"index_refresh_s": 0.5, "backend_timeout_s": 5, "grace_s": 5}
 
 
 @pytest.fixture(scope="module")
-def cross_encoder():
-    from components.export.standin import standin_cross_encoder
-
-    return standin_cross_encoder(dimensions=JUDGE_DIMENSIONS)
-
-
-@pytest.fixture(scope="module")
-def model_repository(cross_encoder, tmp_path_factory):
-    from components.export.repository import build_model_repository
-    from components.export.standin import standin_student
-
-    return build_model_repository(standin_student(), cross_encoder,
-                                  tmp_path_factory.mktemp("serving") / "model_repository",
-                                  target="python-onnx")
-
-
-@pytest.fixture(scope="module")
-def triton(model_repository, tmp_path_factory):
+def triton(int8_repository, tmp_path_factory):
     from serving.triton.server import TritonServer
 
-    server = TritonServer(model_repository, log_file=tmp_path_factory.mktemp("logs") / "t.log")
+    server = TritonServer(int8_repository, log_file=tmp_path_factory.mktemp("logs") / "t.log")
     server.start().wait_ready(180)
     holder = {"server": server}
     yield holder
@@ -72,12 +55,12 @@ def lite_index(triton, records, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def gateway(model_repository, triton, lite_index, tmp_path_factory):
+def gateway(int8_repository, triton, lite_index, tmp_path_factory):
     """The default gateway: it tokenizes with the served tokenizer's files (TOKENIZE=gateway);
     the Milvus-server test below runs the other path, texts to ``embed_text``."""
     process = GatewayProcess(tmp_path_factory.mktemp("gw") / "gateway.log",
                              triton_url=triton["server"].grpc_url,
-                             tokenizer_dir=str(model_repository / "tokenizer"),
+                             tokenizer_dir=str(int8_repository / "tokenizer"),
                              milvus_uri=lite_index.resolved_uri, index_alias=lite_index.alias,
                              **FAST).start(timeout_s=60)
     channel = grpc.insecure_channel(process.target)
@@ -118,7 +101,7 @@ def test_rerank_filter_and_batch_through_the_real_models(gateway):
     assert all(len(r.keyphrases) == 3 for r in batch.responses)
 
 
-def test_rerank_returns_the_cross_encoders_dimension_estimates(gateway, cross_encoder):
+def test_rerank_returns_the_cross_encoders_dimension_estimates(gateway, heads_cross_encoder):
     """Re-ranked: every keyphrase carries the served heads' estimates, the torch model's own;
     not re-ranked: none."""
     from components.contracts import item_text
@@ -135,7 +118,7 @@ def test_rerank_returns_the_cross_encoders_dimension_estimates(gateway, cross_en
     assert served.shape == (4, len(JUDGE_DIMENSIONS), 3)
     assert np.allclose(served.sum(axis=-1), 1.0, atol=1e-5)
     text = item_text(WINE)  # as the gateway writes it (default item fields)
-    torch_heads = CrossEncoderScorer.load(cross_encoder, device="cpu").dimension_estimates(
+    torch_heads = CrossEncoderScorer.load(heads_cross_encoder, device="cpu").dimension_estimates(
         [kp.text for kp in reranked.keyphrases], [text] * 4)
     assert np.abs(served - torch_heads).max() < 1e-4
 
@@ -246,7 +229,7 @@ def _first_ok_after(stub, limit_s: float) -> float:
             time.sleep(0.2)
 
 
-def test_the_supervised_stack_restarts_a_killed_triton_and_gateway(model_repository, triton,
+def test_the_supervised_stack_restarts_a_killed_triton_and_gateway(int8_repository, triton,
                                                                    records, tmp_path):
     import os
     import signal
@@ -258,7 +241,7 @@ def test_the_supervised_stack_restarts_a_killed_triton_and_gateway(model_reposit
     config = IndexConfig(uri=str(tmp_path / "kp.db"), alias="kp_supervised")
     build_keyphrase_index(records[:100], TritonEncoder(triton["server"].grpc_url, "standin"),
                           config)
-    with ServingStack(model_repository, config.resolved_uri, config.alias,
+    with ServingStack(int8_repository, config.resolved_uri, config.alias,
                       log_dir=tmp_path / "logs", supervise=True, **FAST) as stack:
         stub = pb_grpc.KeyphraseRecommenderStub(grpc.insecure_channel(stack.target))
         assert len(stub.Recommend(pb.RecommendRequest(item=WINE, k=3), timeout=30).keyphrases) == 3

@@ -92,21 +92,25 @@ def wait_for(predicate, timeout_s: float) -> bool:
     return False
 
 
-def slow_copy(src: Path, pause_s: float):
-    """Copy a version folder's code, pause (the server polls meanwhile), then its data."""
+def slow_copy(src: Path, pause_s: float = 0.0, until=None, timeout_s: float = 30.0):
+    """Copy a version folder's code, pause (the server polls meanwhile) for ``pause_s`` or
+    until ``until()`` holds (at most ``timeout_s``), then its data."""
     def populate(dst: Path) -> None:
         for name in ("model.py", "tokenization.py"):
             shutil.copy2(src / name, dst / name)
-        time.sleep(pause_s)
+        if until is None:
+            time.sleep(pause_s)
+        else:
+            wait_for(until, timeout_s)
         shutil.copytree(src / "tokenizer", dst / "tokenizer")
     return populate
 
 
 @pytest.mark.slow
-def test_polling_server_never_sees_a_half_written_version(served_repository, tmp_path):
+def test_polling_server_never_sees_a_half_written_version(model_repository, tmp_path):
     repo = tmp_path / "repo"
-    shutil.copytree(served_repository / "tokenizer", repo / "tokenizer")
-    source = served_repository / "tokenizer" / "1"
+    shutil.copytree(model_repository / "tokenizer", repo / "tokenizer")
+    source = model_repository / "tokenizer" / "1"
     server = TritonServer(repo, log_file=tmp_path / "log", model_control_mode="poll",
                           poll_secs=1)
     with server:
@@ -122,10 +126,12 @@ def test_polling_server_never_sees_a_half_written_version(served_repository, tmp
             assert client.infer("tokenizer", [text], model_version="2").as_numpy(
                 "input_ids").shape[0] == 1
 
-            # Control: the same slow copy written in place is seen half-written and fails.
+            # Control: the same slow copy written in place is seen half-written and fails (the
+            # copy waits for that, however late the server's poll comes on a busy machine).
             (repo / "tokenizer" / "3").mkdir()
-            slow_copy(source, pause_s=3.0)(repo / "tokenizer" / "3")
-            assert wait_for(lambda: "UNAVAILABLE" in watcher.states("3"), 30), watcher.seen[-5:]
+            half_written = lambda: "UNAVAILABLE" in watcher.states("3")  # noqa: E731
+            slow_copy(source, until=half_written)(repo / "tokenizer" / "3")
+            assert half_written(), watcher.seen[-5:]
         finally:
             watcher.halt.set()
             watcher.join(5)

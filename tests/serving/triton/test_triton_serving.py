@@ -118,7 +118,7 @@ def test_encoder_alone_takes_token_ids(triton):
 
 
 def test_gateway_tokenized_ids_give_embed_texts_embeddings_on_real_items(triton,
-                                                                         served_repository):
+                                                                         model_repository):
     """TOKENIZE=gateway (the gateway tokenizes, ``encoder`` on ids) against TOKENIZE=triton
     (``embed_text``): the same embeddings from the real exported student, on real ESCI item
     texts, some cut at the served cap (64 tokens here), one at a time and in batches."""
@@ -135,7 +135,7 @@ def test_gateway_tokenized_ids_give_embed_texts_embeddings_on_real_items(triton,
 
     async def both():
         by_ids = TritonModelClient(triton.grpc_url,
-                                   tokenizer_dir=str(served_repository / "tokenizer"))
+                                   tokenizer_dir=str(model_repository / "tokenizer"))
         by_text = TritonModelClient(triton.grpc_url)
         try:
             cap = (await by_ids.item_tokenizer()).max_length
