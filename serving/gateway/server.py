@@ -81,6 +81,7 @@ class GatewayServer:
         self.port = 0
         self.metrics_port: int | None = None
         self._refresher: asyncio.Task | None = None
+        self._stopping = False
 
     async def start(self) -> int:
         add_recommender_to_server(
@@ -120,7 +121,10 @@ class GatewayServer:
         return ok
 
     async def _refresh_forever(self) -> None:
-        while True:
+        # Ends on cancellation, or at its next round once stopping: a backend client can lose
+        # the cancellation (Python 3.11's asyncio.wait_for, used by pymilvus' retries, returns
+        # a result that arrives as it is cancelled), and the loop would then refresh forever.
+        while not self._stopping:
             await asyncio.sleep(self.settings.index_refresh_s)
             try:
                 await self.check_backends()
@@ -130,6 +134,7 @@ class GatewayServer:
     async def stop(self, grace_s: float | None = None) -> None:
         """Refuse new calls, let in-flight ones finish (up to grace), then close backends."""
         await self.health.enter_graceful_shutdown()
+        self._stopping = True
         if self._refresher:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -9,10 +9,11 @@ import urllib.request
 import grpc
 import pytest
 from gateway_fakes import FakeModels
-from gateway_harness import gateway
+from gateway_harness import gateway, settings_for
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from serving.gateway.server import GatewayServer
 from serving.proto.kpdistill.v1 import recommender_pb2 as pb
 
 WINE = pb.Item(item_id="i1", title="Set of 4 red wine glasses", category="Home & Kitchen > Bar",
@@ -125,4 +126,43 @@ def test_shutdown_drains_in_flight_calls_and_refuses_new_ones(hashed_index):
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE
             assert len((await in_flight).keyphrases) == 2  # finished, not cut off
             await stopping
+    asyncio.run(body())
+
+
+class LosesOneCancellation(FakeModels):
+    """A readiness check that answers when it is cancelled mid-call, once, as a backend client
+    whose result arrives with the cancellation can (asyncio.wait_for in Python 3.11)."""
+
+    def __init__(self):
+        super().__init__()
+        self.checking = False
+        self.lost = False
+
+    async def is_ready(self, timeout_s=1.0):
+        self.checking = True
+        try:
+            await asyncio.sleep(0.5)
+        except asyncio.CancelledError:
+            if self.lost:
+                raise
+            self.lost = True
+        finally:
+            self.checking = False
+        return True
+
+
+def test_shutdown_ends_a_refresher_that_lost_its_cancellation(hashed_index):
+    async def body():
+        models = LosesOneCancellation()
+        server = GatewayServer(settings_for(hashed_index), models=models)
+        await server.start()  # its own backend check is done when start returns
+        while not models.checking:  # the refresher's next check is under way
+            await asyncio.sleep(0.01)
+        stopping = asyncio.ensure_future(server.stop(grace_s=1))
+        done, _ = await asyncio.wait({stopping}, timeout=10)
+        if not done:  # cancel the refresher again so that the failing test ends
+            server._refresher.cancel()
+            await stopping
+        assert models.lost, "the refresher's cancellation was not lost: nothing tested"
+        assert done, "stop() still waited 10 s for a refresher that lost its cancellation"
     asyncio.run(body())
