@@ -158,3 +158,34 @@ def test_validation_encoder_sorts_by_length_and_returns_the_given_order(tiny_mod
     assert truncated.shape == (len(texts), 16)
     np.testing.assert_allclose(np.linalg.norm(truncated, axis=1), 1.0, atol=1e-5)
     assert encoder.encode([]).shape[0] == 0
+
+
+def test_a_batch_embeds_keyphrases_and_items_in_their_own_passes(tiny_model_dir):
+    """Each side padded to its own longest text gives the embeddings (and gradients) of one
+    pass over both sides padded to the longest of all."""
+    from sentence_transformers import SentenceTransformer
+
+    from components.training.multitask import TokenCache, embed, embed_batch
+
+    model = SentenceTransformer(str(tiny_model_dir), device="cpu").eval()  # no dropout
+    examples = [PairExample("red shoe", "Red Running Shoes for men, breathable mesh upper, "
+                            "rubber sole, sizes 7 to 13", 1.0),
+                PairExample("bottle", "Stainless Steel Water Bottle 32 oz", 0.5),
+                PairExample("novel", "Midnight Sun: a novel in hardcover", 0.2)]
+    batch = collate(examples)
+    cache = TokenCache(model, batch.keyphrases + batch.items)
+    cpu = torch.device("cpu")
+    keyphrases, items = embed_batch(model, batch, cpu, cache)
+    (keyphrases.sum() + 2 * items.sum()).backward()
+    split_grads = [None if p.grad is None else p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    both = embed(model, batch.keyphrases + batch.items, cpu, cache)
+    (both[:3].sum() + 2 * both[3:].sum()).backward()
+    torch.testing.assert_close(keyphrases, both[:3], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(items, both[3:], atol=1e-5, rtol=1e-4)
+    joint_grads = [p.grad for p in model.parameters()]
+    assert [g is None for g in split_grads] == [g is None for g in joint_grads]
+    assert sum(g is not None for g in split_grads) > 10
+    for split, joint in zip(split_grads, joint_grads, strict=True):
+        if split is not None:
+            torch.testing.assert_close(split, joint, atol=1e-5, rtol=1e-3)
