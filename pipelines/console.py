@@ -25,6 +25,7 @@ import os
 import re
 import resource
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +145,9 @@ class StepConsole:
     run_dir: Path | None = None
     steps: list[Step] = field(default_factory=list)
     _buffer: str = ""
+    # kfp.local runs the shards of a ParallelFor step on threads that all print here: one
+    # lock keeps their writes whole (an unguarded ``+=`` on the buffer lost a step's end line)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
     _log: TextIO | None = None
     _run_log: TextIO | None = None
     _pending: list[str] = field(default_factory=list)
@@ -167,10 +171,11 @@ class StepConsole:
 
     # --- the file protocol --------------------------------------------------------------
     def write(self, text: str) -> int:
-        self._buffer += text
-        while "\n" in self._buffer:
-            line, self._buffer = self._buffer.split("\n", 1)
-            self._line(line)
+        with self._lock:
+            self._buffer += text
+            while "\n" in self._buffer:
+                line, self._buffer = self._buffer.split("\n", 1)
+                self._line(line)
         return len(text)
 
     def flush(self) -> None:

@@ -104,3 +104,27 @@ def test_the_end_line_gives_the_steps_cpu_seconds_and_the_load(tmp_path):
     lines = terminal.getvalue().splitlines()
     assert "(CPU    0 s, load " in lines[3] or "(CPU    0 s)" in lines[3], lines[3]
     assert "evaluate" in lines[1] and "(CPU " in lines[1], lines[1]
+
+
+def test_shards_printing_from_threads_at_once_lose_no_end_line(tmp_path):
+    """kfp.local runs a ParallelFor's shards on threads that print to the console together."""
+    import threading
+
+    terminal = io.StringIO()
+    console = StepConsole(tmp_path, terminal=terminal)
+    for _ in range(2 * 40):
+        console.write("12:00:00.000 - INFO - Executing task 'score-pairs'\n")
+
+    def shard():
+        for _ in range(40):
+            # a logging handler writes each record whole, in one call
+            console.write("12:00:01.000 - INFO - Task 'score-pairs' finished with status "
+                          "SUCCESS\n")
+            console.write("    a streamed line of the shard " * 20 + "\n")
+
+    threads = [threading.Thread(target=shard) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [s.status for s in console.steps].count("SUCCESS") == 80
