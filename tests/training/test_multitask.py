@@ -189,3 +189,22 @@ def test_a_batch_embeds_keyphrases_and_items_in_their_own_passes(tiny_model_dir)
     for split, joint in zip(split_grads, joint_grads, strict=True):
         if split is not None:
             torch.testing.assert_close(split, joint, atol=1e-5, rtol=1e-3)
+
+
+def test_the_demo_students_validate_once_at_their_last_step(tiny_model_dir):
+    """Each validation is a pass over the validation texts: the demo's students run one, at
+    the last step, and ship that step's weights."""
+    from sentence_transformers import SentenceTransformer
+
+    from components.training.config import DEMO_CONFIG, load_config
+
+    student = load_config(DEMO_CONFIG).student
+    assert student.eval_every == student.max_steps
+    model = SentenceTransformer(str(tiny_model_dir), device="cpu")
+    click = Task("clicks", [PairExample(f"red shoe {i}", f"red shoe model {i}")
+                            for i in range(8)], MultipleNegativesRankingLoss(), 4,
+                 unique_keyphrases=True)
+    stats = train_multitask(model, [click], steps=3, sampler="round_robin",
+                            learning_rate=1e-3, warmup_fraction=0.1, device=torch.device("cpu"),
+                            validate=lambda m: 0.5, eval_every=3)
+    assert stats.validation == [(3, 0.5)] and stats.best_step == 3
