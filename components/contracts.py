@@ -55,6 +55,12 @@ TRAINING_LOG_FILE = "training_log.json"  # beside a trained model: losses and va
 INDEX_DB_FILE = "keyphrases.db"         # a Milvus Lite index
 INDEX_MANIFEST_FILE = "index_manifest.json"
 
+
+def is_local_uri(uri: str) -> bool:
+    """A Milvus URI that names Milvus Lite (a local file) rather than a server."""
+    return not uri.startswith(("http://", "https://", "tcp://", "unix:"))
+
+
 # --- the keyphrase index the gateway searches -----------------------------------------------
 INDEX_OUTPUT_FIELDS = ["text", "normalized", "source", "keyphrase_class", "category"]
 """The scalar fields of a keyphrase row that a search returns."""

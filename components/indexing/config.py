@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic.dataclasses import dataclass
 
 from components.config import STEP_CONFIG, load_yaml
-from components.contracts import INDEX_DB_FILE, ITEM_FIELDS
+from components.contracts import INDEX_DB_FILE, ITEM_FIELDS, is_local_uri
 from components.settings import artifacts_dir
 
 DEFAULT_YAML = Path(__file__).with_name("index.yaml")
@@ -67,8 +67,3 @@ class IndexConfig:
     @classmethod
     def from_yaml(cls, path: Path | str = DEFAULT_YAML, **overrides) -> IndexConfig:
         return load_yaml(cls, path, **overrides)
-
-
-def is_local_uri(uri: str) -> bool:
-    """Milvus Lite (a local path) rather than a server URI."""
-    return not uri.startswith(("http://", "https://", "tcp://", "unix:"))

@@ -22,10 +22,11 @@ from components.contracts import (
     INDEX_OUTPUT_FIELDS,
     IndexVersion,
     category_filter,
+    is_local_uri,
     manifest_collection,
     version_from_row,
 )
-from components.indexing.config import IndexConfig, is_local_uri
+from components.indexing.config import IndexConfig
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The gateway process: gRPC (recommender + health + reflection) and Prometheus metrics.
 
-    python -m serving.gateway.server        # settings from KPDISTILL_GATEWAY_* (settings.py)
-    python -m serving.gateway.server --workers 4   # 4 processes on one port (workers.py)
+    python -m serving.gateway               # settings from KPDISTILL_GATEWAY_* (settings.py)
+    python -m serving.gateway --workers 4   # 4 processes on one port (workers.py)
 
 SIGTERM/SIGINT: health turns NOT_SERVING, new calls are refused, in-flight calls get up to
 ``KPDISTILL_GATEWAY_GRACE_S`` seconds to finish, then the backends' connections close.
@@ -14,13 +14,11 @@ control (RESOURCE_EXHAUSTED at once when saturated) while health checks never wa
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
 import os
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 
 import grpc
@@ -166,26 +164,3 @@ async def serve(settings: GatewaySettings, gateway: GatewayServer | None = None,
         task.cancel()
     log.info("shutting down: draining in-flight calls for up to %.1f s", settings.grace_s)
     await gateway.stop()
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="The kpdistill gateway (settings from "
-                                     "KPDISTILL_GATEWAY_* variables, see README).")
-    parser.add_argument("--workers", type=int, default=None, help=(
-        "gateway processes sharing the port (default: KPDISTILL_GATEWAY_WORKERS, 1)"))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        settings = GatewaySettings(**({} if args.workers is None else {"workers": args.workers}))
-    except ValueError as err:
-        raise SystemExit(f"kpdistill gateway: {err}") from None
-    if settings.workers == 1:
-        asyncio.run(serve(settings))
-        return
-    from serving.gateway.workers import run_workers
-
-    sys.exit(run_workers(settings))
-
-
-if __name__ == "__main__":
-    main()

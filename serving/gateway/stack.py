@@ -2,7 +2,7 @@
 
     python -m serving.gateway.stack --model-repository DIR [--milvus-uri URI] [--port 50151]
 
-The gateway runs as its own process (``python -m serving.gateway.server``) configured through
+The gateway runs as its own process (``python -m serving.gateway``) configured through
 ``KPDISTILL_GATEWAY_*``; it is reported ready when its gRPC health check answers SERVING.
 A Milvus Lite index (a ``.db`` path) is opened by the gateway process alone: build it before.
 
@@ -64,7 +64,7 @@ def wait_serving(target: str, timeout_s: float, process: subprocess.Popen | None
 
 
 class GatewayProcess:
-    """``python -m serving.gateway.server`` with settings given as keyword arguments."""
+    """``python -m serving.gateway`` with settings given as keyword arguments."""
 
     def __init__(self, log_file: Path | None = None, **settings):
         self.port = int(settings.pop("port", 0) or free_port())
@@ -89,7 +89,7 @@ class GatewayProcess:
         env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "serving.gateway.server"], cwd=REPO_ROOT, env=env,
+                [sys.executable, "-m", "serving.gateway"], cwd=REPO_ROOT, env=env,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)  # its own group: a kill takes Milvus Lite's server too
         try:

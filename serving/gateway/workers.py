@@ -1,4 +1,4 @@
-"""Several gateway processes on one port: ``python -m serving.gateway.server --workers N``.
+"""Several gateway processes on one port: ``python -m serving.gateway --workers N``.
 
 One gateway process tops out at one core's worth of Python (request decoding, tokenization,
 search, response building); on a GPU host that, not Triton, is the limit (docs/results/
@@ -47,7 +47,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from components.indexing.config import is_local_uri
+from components.contracts import is_local_uri
 from serving.gateway.settings import GatewaySettings
 
 log = logging.getLogger("kpdistill.gateway.workers")

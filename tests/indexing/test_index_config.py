@@ -1,6 +1,7 @@
 import pytest
 
-from components.indexing.config import DEFAULT_YAML, IndexConfig, is_local_uri
+from components.contracts import is_local_uri
+from components.indexing.config import DEFAULT_YAML, IndexConfig
 
 
 def test_default_yaml_loads_and_matches_the_dataclass_defaults():

@@ -124,7 +124,7 @@ def test_a_crash_loop_stops_the_pool():
 def test_several_workers_refuse_a_milvus_lite_file(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "KPDISTILL_GATEWAY_PORT": "0",
            "KPDISTILL_GATEWAY_MILVUS_URI": str(tmp_path / "kp.db")}
-    out = subprocess.run([sys.executable, "-m", "serving.gateway.server", "--workers", "2"],
+    out = subprocess.run([sys.executable, "-m", "serving.gateway", "--workers", "2"],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     message = out.stdout + out.stderr
