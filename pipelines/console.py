@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -121,6 +122,58 @@ def load_average() -> float | None:
         return None
 
 
+class _SharedContext:
+    """A context manager factory made safe for overlapping users on several threads: the first
+    one in enters the wrapped context, the last one out leaves it, the others share it.
+
+    kfp.local runs the shards of a ``dsl.ParallelFor`` on threads, and each task's dispatch
+    enters ``logging_utils.local_logger_context`` (swaps the root logger's handlers) and
+    ``indented_print`` (swaps ``builtins.print``), saving and restoring process-wide state
+    that the other thread has just swapped. Interleaved, they leave ``print`` indented for the
+    rest of the process and can leave the root logger without handlers at the moment a shard
+    logs "finished with status", so the console never sees that step end.
+    """
+
+    def __init__(self, wrapped):
+        self.wrapped = wrapped
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._entered = None
+
+    @contextlib.contextmanager
+    def __call__(self, *args, **kwargs):
+        with self._lock:
+            if self._depth == 0:
+                self._entered = self.wrapped(*args, **kwargs)
+                self._entered.__enter__()
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    entered, self._entered = self._entered, None
+                    entered.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def thread_safe_kfp_logging():
+    """kfp.local's two process-wide logging contexts, shared safely across its task threads
+    (:class:`_SharedContext`) while this context is open."""
+    from kfp.local import logging_utils
+
+    names = ("local_logger_context", "indented_print")
+    saved = {name: getattr(logging_utils, name) for name in names}
+    for name, original in saved.items():
+        setattr(logging_utils, name, _SharedContext(original))
+    try:
+        yield
+    finally:
+        for name, original in saved.items():
+            setattr(logging_utils, name, original)
+
+
 @dataclass
 class Step:
     task: str
@@ -154,16 +207,19 @@ class StepConsole:
     _saved: TextIO | None = None
     _pipeline: str = ""
     _entered: float = 0.0
+    _kfp_logging: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     # --- the context: swap sys.stdout -------------------------------------------------
     def __enter__(self) -> StepConsole:
         self._entered = time.time()
+        self._kfp_logging.enter_context(thread_safe_kfp_logging())
         self._saved, sys.stdout = sys.stdout, self
         return self
 
     def __exit__(self, *exc) -> None:
         self.flush_line()
         sys.stdout = self._saved or sys.__stdout__
+        self._kfp_logging.close()
         for fh in (self._log, self._run_log):
             if fh:
                 fh.close()
