@@ -48,7 +48,7 @@ GATEWAY_WHEELS = (
     "typing-inspection==0.4.5", "annotated-types==0.8.0", "typing-extensions==4.16.0",
     "python-dotenv==1.2.4",
     "pymilvus==3.0.2", "orjson==3.13.0", "cachetools==8.0.2",
-    "milvus-lite==3.2.2", "faiss-cpu==1.15.1",
+    "milvus-lite==3.2.2", "faiss-cpu==1.15.1", "milvus==2.3.5",
 )
 """What the gateway, the load test and the index builder import beyond the GPU image (which
 has torch, transformers, sentence-transformers, tokenizers, grpcio, numpy 2, pandas, pyarrow,

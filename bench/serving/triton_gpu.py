@@ -82,6 +82,29 @@ def time_batches(fn, tokens: dict, batch: int, min_s: float = 1.0) -> float:
     return batch * n / (time.perf_counter() - start)
 
 
+def served_runner_rows(traced: Path, tokens: dict, batches: list[int],
+                       device: str) -> list[dict]:
+    """The served encoder's own runner (``encoding.TorchRunner``: numpy in, numpy out, as the
+    Python backend calls it) on ``model.pt``, eager and replaying CUDA graphs: the ceiling of
+    one model instance without Triton."""
+    from components.export.templates import encoding_module
+
+    enc = encoding_module()
+    rows = []
+    for graphs in ((False, True) if device.startswith("cuda") else (False,)):
+        runner = enc.TorchRunner(traced, ["input_ids", "attention_mask"], device,
+                                 cuda_graphs=graphs)
+        for batch in batches:
+            rate = time_batches(runner, tokens, batch)
+            rows.append({"batch": batch, "mode": "served runner, numpy in/out"
+                         + (", CUDA graphs" if graphs else ", eager"),
+                         "seq_per_s_numpy_roundtrip": round(rate),
+                         **({"graph_error": runner.graph_error} if runner.graph_error else {})})
+            print("torch direct", rows[-1], flush=True)
+        del runner
+    return rows
+
+
 def torch_direct(student: Path, tokens: dict, batches: list[int], compile_batches: list[int],
                  device: str = "cuda", traced: Path | None = None) -> list[dict]:
     """The served graph (fp16, sdpa) called directly: GPU-resident inputs, and numpy in/out."""
@@ -121,6 +144,7 @@ def torch_direct(student: Path, tokens: dict, batches: list[int], compile_batche
                 rows.append({"batch": batch, "mode": "torchscript (served model.pt)",
                              "seq_per_s_gpu_resident": round(rate)})
                 print("torch direct", rows[-1], flush=True)
+            rows += served_runner_rows(traced, tokens, batches, device)
         if compile_batches:
             compiled = torch.compile(graph, dynamic=False)
             for batch in compile_batches:

@@ -50,6 +50,7 @@ class ExportConfig:
     cross_encoder_instances: int | None = 1
     cross_encoder_ort_threads: int | None = 0
     torch_device: str = "cuda"
+    cuda_graphs: bool = True
     student_precision: str = "int8"
     int8_reduce_range: bool = True
     int8_per_channel: bool = True

@@ -99,7 +99,8 @@ def _copy(files: tuple[str, ...], src: Path, dst: Path, required: tuple[str, ...
 
 def _runtime_block(target: str, head: str, pooling: str, dim: int | None,
                    threads: int, device: str = "cuda",
-                   padding_share: float | None = None) -> tuple[str, str]:
+                   padding_share: float | None = None,
+                   cuda_graphs: bool = False) -> tuple[str, str]:
     def params(**kv) -> str:
         return "\n".join(f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}'
                          for k, v in kv.items())
@@ -109,8 +110,11 @@ def _runtime_block(target: str, head: str, pooling: str, dim: int | None,
                                                **grouping),
                 "Python backend running ONNX Runtime (CPU) on model.onnx")
     if target == "python-torch":
-        return ('backend: "python"\n' + params(runtime="torch", device=device),
-                "Python backend running the traced TorchScript model.pt (fp16 on CUDA)")
+        graphs = cuda_graphs and device.startswith("cuda")
+        return ('backend: "python"\n' + params(runtime="torch", device=device,
+                                               cuda_graphs=str(graphs).lower()),
+                "Python backend running the traced TorchScript model.pt (fp16 on CUDA"
+                + (", CUDA graphs per batch-shape bucket)" if graphs else ")"))
     if target == "onnxruntime":
         return 'platform: "onnxruntime_onnx"', "Triton ONNX Runtime backend on model.onnx"
     if target == "tensorrt":
@@ -165,7 +169,8 @@ def encoder_config(name: str, target: str, config: ExportConfig, head: str,
             else config.cross_encoder_ort_threads
     runtime, comment = _runtime_block(target, head, pooling, config.matryoshka_dim,
                                       threads, config.torch_device,
-                                      config.max_padding_share if head == "embedding" else None)
+                                      config.max_padding_share if head == "embedding" else None,
+                                      config.cuda_graphs)
     kind = "KIND_GPU" if target == "tensorrt" else config.encoder_kind
     return render_config(
         name, name=name, runtime=runtime, runtime_comment=comment, id_type=id_type,

@@ -73,6 +73,11 @@ def test_the_torch_repository_is_built_without_onnx(tmp_path):
     ids = torch.tensor([[101, 2417, 4511, 102, 0]])
     embedding = graph(ids, (ids > 0).long())
     assert embedding.shape == (1, 384)
+    from bench.serving.triton_gpu import served_runner_rows
+    tokens = {"input_ids": ids.numpy(), "attention_mask": (ids > 0).long().numpy()}
+    rows = served_runner_rows(repo / "encoder" / "1" / "model.pt", tokens, [4], "cpu")
+    assert [r["mode"] for r in rows] == ["served runner, numpy in/out, eager"]  # no CUDA here
+    assert rows[0]["seq_per_s_numpy_roundtrip"] > 0
 
 
 class _Fake(pb_grpc.KeyphraseRecommenderServicer):

@@ -14,6 +14,25 @@ from components.models.pretrained import minilm_path
 enc = encoding_module()
 
 
+def test_shape_buckets_trim_and_pad():
+    assert [enc.bucket(n, (1, 8, 64)) for n in (1, 2, 8, 9, 64, 65)] == [1, 8, 8, 64, 64, None]
+    assert [enc.round_up(n, 16) for n in (1, 16, 17, 32)] == [16, 16, 32, 32]
+    feed = {"input_ids": np.array([[5, 6, 0, 0, 0], [7, 0, 0, 0, 0]]),
+            "attention_mask": np.array([[1, 1, 0, 0, 0], [1, 0, 0, 0, 0]])}
+    trimmed = enc.trim_padding(feed)
+    np.testing.assert_array_equal(trimmed["input_ids"], [[5, 6], [7, 0]])
+    np.testing.assert_array_equal(trimmed["attention_mask"], [[1, 1], [1, 0]])
+    assert enc.trim_padding({"input_ids": feed["input_ids"]}) is not None  # no mask: as is
+    assert enc.trim_padding(trimmed) is trimmed
+    padded = enc.pad_to(trimmed, 4, 16)
+    assert padded["input_ids"].shape == padded["attention_mask"].shape == (4, 16)
+    np.testing.assert_array_equal(padded["input_ids"][:2, :2], trimmed["input_ids"])
+    # the added rows attend to one token (no fully masked row), the real rows are unchanged
+    np.testing.assert_array_equal(padded["attention_mask"][:, :3],
+                                  [[1, 1, 0], [1, 0, 0], [1, 0, 0], [1, 0, 0]])
+    assert padded["attention_mask"][:, 3:].sum() == 0 and padded["input_ids"][2:].sum() == 0
+
+
 def test_merge_requests_pads_to_the_longest_and_keeps_order():
     a = {"input_ids": np.array([[1, 2, 3]]), "attention_mask": np.array([[1, 1, 1]])}
     b = {"input_ids": np.array([[4], [5]]), "attention_mask": np.array([[1], [1]])}
@@ -83,3 +102,15 @@ def test_torch_runner_cpu_path_matches_torch(tmp_path):
     for texts in (items, keyphrases[:1], ["usb c cable", *items[:4]]):
         ref = model.encode(texts, normalize_embeddings=True)
         assert np.min(np.sum(runner(tok.encode(texts)) * ref, axis=1)) > 0.9999
+    # extra padding columns and bucket-padded rows (what the CUDA-graph path feeds) change
+    # nothing: the runner trims the columns, the added rows are cut from the outputs
+    feed = tok.encode(items[:3])
+    wide = {k: np.pad(v, ((0, 0), (0, 40))) for k, v in feed.items()}
+    np.testing.assert_allclose(runner(wide), runner(feed), atol=1e-5)
+    bucketed = enc.pad_to(feed, 8, enc.round_up(feed["input_ids"].shape[1], 16))
+    np.testing.assert_allclose(runner(bucketed)[:3], runner(feed), atol=1e-5)
+    graphs_on_cpu = enc.TorchRunner(path, ["input_ids", "attention_mask"], device="cpu",
+                                    cuda_graphs=True)
+    assert not graphs_on_cpu.cuda_graphs  # CUDA only: the CPU path stays eager
+    np.testing.assert_allclose(graphs_on_cpu(feed), runner(feed), atol=1e-6)
+    assert graphs_on_cpu.captured_shapes == []

@@ -115,6 +115,10 @@ def test_every_target_renders_a_valid_config(target):
         assert encoder.parameters["runtime"].string_value == target.split("-")[1]
     if target == "python-torch":
         assert encoder.parameters["device"].string_value == "cuda"
+        assert encoder.parameters["cuda_graphs"].string_value == "true"
+        off = ExportConfig(torch_device="cpu")  # cuda_graphs on by default: CUDA only
+        plain = parse(repository.encoder_config("encoder", target, off, "embedding", dim=128))
+        assert plain.parameters["cuda_graphs"].string_value == "false"  # never on a CPU
     if target == "python-onnx":  # the student runs merged batches in length groups; not the CE
         assert encoder.parameters["max_padding_share"].string_value == "0.1"
         assert "max_padding_share" not in cross.parameters

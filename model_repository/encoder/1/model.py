@@ -4,7 +4,8 @@
 
 Config parameters: ``runtime`` (``onnx``: ONNX Runtime on ``model.onnx``; ``torch``: the traced
 TorchScript ``model.pt``, fp16 on CUDA), ``device`` (``cpu`` | ``cuda``), ``intra_op_threads``,
-``max_padding_share`` (onnx: run a batch in groups of similar length, ``encoding.length_groups``).
+``max_padding_share`` (onnx: run a batch in groups of similar length, ``encoding.length_groups``),
+``cuda_graphs`` (torch on CUDA: replay each batch-shape bucket from a captured CUDA graph).
 All requests of a batch run in one forward pass (``encoding.py``, tested without Triton).
 """
 
@@ -43,7 +44,8 @@ class TritonPythonModel:
             device = _param(config, "device", "cuda")
             if device == "cuda" and args.get("model_instance_kind") == "GPU":
                 device = f"cuda:{args['model_instance_device_id']}"
-            self.runner = TorchRunner(HERE / "model.pt", self.inputs, device)
+            self.runner = TorchRunner(HERE / "model.pt", self.inputs, device, cuda_graphs=(
+                _param(config, "cuda_graphs", "false") == "true"))
         else:
             raise pb_utils.TritonModelException(f"unknown runtime {runtime!r}")
 
