@@ -91,7 +91,7 @@ def universe_summary(universe: Universe, sizes: list[int]) -> dict:
     counts = universe.counts()
     by = counts["by_source"]
     return {"keyphrases": counts["total"], "real": counts["real"],
-            "synthetic": counts["synthetic"],
+            "synthetic": counts["synthetic"], "real_available": counts["real_available"],
             "real_queries": {"esci": by.get("esci", 0), "wands": by.get("wands", 0)},
             "real_mined": by.get("mined", 0),
             "synthetic_by_modifier": {k: by.get(k, 0) for k in ("brand", "colour", "audience")},
@@ -154,7 +154,8 @@ def run(args: argparse.Namespace) -> dict:
                     rows += measure_backend(
                         client, uri, server_backend(), universe.head(size), vectors[:size],
                         queries, exact(queries, size), grid, budget,
-                        insert_rate=SERVER_INSERT_ROWS_S, index_timeout_s=args.index_timeout_s)
+                        insert_rate=SERVER_INSERT_ROWS_S, index_timeout_s=args.index_timeout_s,
+                        insert_threads=args.insert_threads)
             finally:
                 client.close()
         lite_queries = queries[:args.lite_queries]
@@ -188,6 +189,7 @@ def run(args: argparse.Namespace) -> dict:
                                "lite_ef": _ints(args.lite_ef), "queries": len(queries),
                                "lite_queries": len(lite_queries),
                                "budget_s": args.budget_s,
+                               "insert_threads": args.insert_threads,
                                "index_timeout_s": args.index_timeout_s},
                       "timings": timings},
             "index_command": command, "index_hardware": hardware(args.device),
@@ -214,12 +216,14 @@ def markdown(result: dict) -> str:
         lines += [f"Command: `{result['index_command']}`  ",
                   f"Hardware: {result.get('index_hardware', '')}  ",
                   f"Date: {result.get('index_date', '')}", ""]
+    available = u.get("real_available", u.get("real", 0))
     lines += [
-        f"**The universe.** {u.get('real', 0):,} real keyphrases exist here: the "
+        f"**The universe.** {available:,} real keyphrases exist here: the "
         f"{q.get('esci', 0)} ESCI and {q.get('wands', 0)} WANDS queries and "
-        f"{u.get('real_mined', 0):,} phrases mined from the catalogue's titles, categories and "
-        "bullet points (`mine_keyphrases(items, min_items=2, max_words=4)`: 2 to 4 words shared "
-        "by at least 2 products). They come first; the rest, "
+        f"{available - q.get('esci', 0) - q.get('wands', 0):,} phrases mined from the "
+        "catalogue's titles, categories and bullet points (`mine_keyphrases(items, "
+        "min_items=2, max_words=4)`: 2 to 4 words shared by at least 2 products). They come "
+        f"first ({u.get('real', 0):,} of them in the largest universe); the rest, "
         f"{u.get('synthetic', 0):,} of {u.get('keyphrases', 0):,}, are SYNTHETIC and labelled "
         "so in every row: a mined phrase with a modifier mined from the same catalogue, one of "
         "the 200 most listed brands or 40 most listed colours in front, or an audience suffix "
@@ -234,11 +238,13 @@ def markdown(result: dict) -> str:
         "**How the spec is chosen.** One collection per backend and size, inserted once; for "
         "each index only the index is rebuilt (release, drop, create, then timed until the "
         "server reports every row indexed: Milvus 2.3 builds asynchronously; then load) and "
-        "each search parameter is swept over that build. Server: HNSW (M 16, efConstruction "
-        f"200) at ef {grid.get('hnsw_ef', [])}, IVF_FLAT (nlist "
+        "each search parameter is swept over that build. Server: IVF_FLAT (nlist "
         f"{', '.join(map(str, grid.get('ivf_nlist', {}).values())) or '-'}; ~4 sqrt(N), at "
         "most 1,024: Milvus builds one index per segment) at nprobe "
-        f"{grid.get('ivf_nprobe', [])}. Lite: the product's HNSW at ef {grid.get('lite_ef', [])}. "
+        f"{grid.get('ivf_nprobe', [])}, then HNSW (M 16, efConstruction 200) at ef "
+        f"{grid.get('hnsw_ef', [])}, each build time-boxed at "
+        f"{grid.get('index_timeout_s', '-')} s. Lite: the product's HNSW at ef "
+        f"{grid.get('lite_ef', [])}. "
         f"Queries: {grid.get('queries', 0):,} real products (title | brand | category) "
         "embedded by the same student, one search at a time through `KeyphraseStore.search` as "
         "the gateway searches (k = 10, the keyphrase fields returned); recall@10 against exact "
@@ -266,20 +272,25 @@ def markdown(result: dict) -> str:
                   "bench/serving/h200_run.sh ...`) writes the rows here.", ""]
         return "\n".join(lines)
     lines += ["| backend | keyphrases | real | synthetic | index | index params | search "
-              "params | insert s | build s | queries | p50 ms | p95 ms | p99 ms | recall@10 |",
-              "|---|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "params | insert s | build s | segments | queries | p50 ms | p95 ms | p99 ms | "
+              "recall@10 |",
+              "|---|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         head = (f"| {r['backend']} | {r['keyphrases']:,} | {r['real']:,} | {r['synthetic']:,} "
                 f"| {r['index_type']} | {_fmt(r['index_params'])} | {_fmt(r['search_params'])} ")
         if r.get("skipped"):
-            lines.append(head + f"| skipped: {r['skipped']} |||||||")
+            lines.append(head + f"| skipped: {r['skipped']} ||||||||")
         else:
-            lines.append(head + f"| {r['insert_s']} | {r['index_build_s']} | {r['queries']:,} "
+            segments = r.get("segments")
+            lines.append(head + f"| {r['insert_s']} | {r['index_build_s']} | "
+                         f"{'-' if segments is None else segments} | {r['queries']:,} "
                          f"| {r['search_p50_ms']} | {r['search_p95_ms']} | "
                          f"{r['search_p99_ms']} | {r['recall_at_10']} |")
     t = index.get("timings", {})
     lines += ["", f"Insert s: the rows inserted (batches of 10,000) and flushed; build s: index "
-              f"creation until every row is indexed. Whole run {t.get('total_s', '-')} s "
+              "creation until every row is indexed; segments: how many the server searches, "
+              "each with its own index (Lite: -). Whole run "
+              f"{t.get('total_s', '-')} s "
               f"(universe {t.get('universe_s', '-')} s, embedding {t.get('embed_s', '-')} s, "
               f"exact search {t.get('exact_s', '-')} s).", ""]
     return "\n".join(lines)
@@ -290,7 +301,8 @@ def replace_section(text: str, block: str, before: str | None = None) -> str:
     before the marker ``before`` when present, else at the end."""
     if INDEX_START in text and INDEX_END in text:
         head, _, rest = text.partition(INDEX_START)
-        return head + block + rest.partition(INDEX_END)[2].lstrip("\n")
+        tail = rest.partition(INDEX_END)[2].lstrip("\n")
+        return head + block + ("\n" + tail if tail else "")
     if before and before in text:
         head, _, rest = text.partition(before)
         return head + block + "\n" + before + rest
@@ -331,9 +343,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ivf-nlist", type=int, default=0, help="default ~4 sqrt(N), at most 1024")
     p.add_argument("--lite-ef", default="96")
     p.add_argument("--budget-s", type=float, help="skip (and record) what would not fit")
-    p.add_argument("--index-timeout-s", type=float, default=300.0,
+    p.add_argument("--index-timeout-s", type=float, default=240.0,
                    help="time-box of one index build (until every row is indexed)")
     p.add_argument("--request-timeout-s", type=float, default=120.0)
+    p.add_argument("--insert-threads", type=int, default=4,
+                   help="insert calls in flight on the server (Lite: one)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workdir", type=Path, help="server data and Lite files (default: a temp "
                    "folder, removed)")

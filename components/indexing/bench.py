@@ -25,10 +25,12 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from components.contracts import is_local_uri
 from components.data import Item, Keyphrase, normalize_keyphrase
 from components.data.mining import mine_keyphrases
 from components.indexing.config import IndexConfig
@@ -63,6 +65,8 @@ class Universe:
     texts: list[str]
     kinds: list[str]
     sources: list[str]
+    real_available: int = 0
+    """How many real keyphrases existed to choose from (all of them, whatever the size)."""
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -76,10 +80,12 @@ class Universe:
         return len(self.kinds) - self.real
 
     def head(self, size: int) -> Universe:
-        return Universe(self.texts[:size], self.kinds[:size], self.sources[:size])
+        return Universe(self.texts[:size], self.kinds[:size], self.sources[:size],
+                        self.real_available)
 
     def counts(self) -> dict:
         return {"total": len(self), "real": self.real, "synthetic": self.synthetic,
+                "real_available": self.real_available,
                 "by_source": dict(Counter(self.sources))}
 
 
@@ -173,8 +179,9 @@ def keyphrase_universe(size: int, items: Mapping[str, Item], queries: Sequence[K
             texts.append(m.text)
             sources.append("mined")
     kinds = [REAL] * len(texts)
-    if size <= len(texts):
-        return Universe(texts[:size], kinds[:size], sources[:size])
+    available = len(texts)
+    if size <= available:
+        return Universe(texts[:size], kinds[:size], sources[:size], available)
     bases = [m.text for m in mined] or list(texts)
     brand_list, colour_list = catalogue_modifiers(items, brands, colours)
     for text, source in compose_synthetic(bases, brand_list, colour_list, size - len(texts),
@@ -182,7 +189,7 @@ def keyphrase_universe(size: int, items: Mapping[str, Item], queries: Sequence[K
         texts.append(text)
         kinds.append(SYNTHETIC)
         sources.append(source)
-    return Universe(texts, kinds, sources)
+    return Universe(texts, kinds, sources, available)
 
 
 # --- exact search ------------------------------------------------------------------------
@@ -237,14 +244,16 @@ def ivf_nlist(rows: int) -> int:
 def server_grid(rows: int, ef: Sequence[int] = (64, 128, 256),
                 nprobe: Sequence[int] = (16, 32, 64), nlist: int | None = None,
                 hnsw: dict | None = None) -> list[IndexSpec]:
-    """HNSW (M 16, efConstruction 200) over ``ef``; IVF_FLAT (``nlist``) over ``nprobe``."""
+    """IVF_FLAT (``nlist``) over ``nprobe``, then HNSW (M 16, efConstruction 200) over ``ef``:
+    the quick build first, so a budget or time-box cut in the long HNSW build still leaves a
+    measured spec."""
     grid = []
-    if ef:
-        grid.append(IndexSpec("HNSW", dict(hnsw or {"M": 16, "efConstruction": 200}),
-                              tuple({"ef": e} for e in ef)))
     if nprobe:
         grid.append(IndexSpec("IVF_FLAT", {"nlist": nlist or ivf_nlist(rows)},
                               tuple({"nprobe": p} for p in nprobe)))
+    if ef:
+        grid.append(IndexSpec("HNSW", dict(hnsw or {"M": 16, "efConstruction": 200}),
+                              tuple({"ef": e} for e in ef)))
     return grid
 
 
@@ -283,14 +292,38 @@ def _hit_index(hit: dict) -> int:
     return int(hit.get("keyphrase_id", hit.get("id")))
 
 
+def _insert(store: KeyphraseStore, collection: str, universe: Universe, vectors: np.ndarray,
+            batch: int, threads: int) -> None:
+    """All rows in batches of ``batch``, ``threads`` insert calls in flight (the client turns
+    one batch into a request while the server takes the previous one)."""
+    records = _records(universe)
+    chunks = [(records[i:i + batch], vectors[i:i + batch]) for i in range(0, len(records), batch)]
+    with ThreadPoolExecutor(max(threads, 1)) as pool:
+        for _ in pool.map(lambda chunk: store.insert(collection, *chunk), chunks):
+            pass
+
+
+def _segments(client, uri: str, collection: str) -> int | None:
+    """How many segments the server searches (one index each); None on Milvus Lite."""
+    if is_local_uri(uri):
+        return None
+    try:
+        return len(client.list_loaded_segments(collection))
+    except Exception as err:  # informative only
+        log.info("segments of %s unknown: %s", collection, err)
+        return None
+
+
 def measure_backend(client, uri: str, backend: str, universe: Universe, vectors: np.ndarray,
                     queries: np.ndarray, exact: np.ndarray, grid: Sequence[IndexSpec],
                     budget: Budget | None = None, k: int = 10, insert_rate: float = 20_000.0,
                     index_timeout_s: float = 300.0, insert_batch: int = 10_000,
-                    warmup: int = 5, alias: str = "kpbench") -> list[dict]:
+                    insert_threads: int = 1, warmup: int = 5,
+                    alias: str = "kpbench") -> list[dict]:
     """One collection of ``vectors`` on ``client`` (at ``uri``), each spec of ``grid`` built
     on it in turn, each of its search parameters timed over ``queries`` (one row each).
 
+    Rows are inserted in batches of ``insert_batch``, ``insert_threads`` calls at a time.
     ``insert_rate`` (rows/s) estimates whether the inserts fit the ``budget``; an index build
     is time-boxed at ``index_timeout_s`` (or what is left of the budget) and a sweep whose
     warm-up says it would not fit is skipped: such rows carry ``skipped`` (the reason)."""
@@ -315,7 +348,7 @@ def measure_backend(client, uri: str, backend: str, universe: Universe, vectors:
     collection = store.create_version("bench", vectors.shape[1])
     try:
         t0 = time.perf_counter()
-        store.insert(collection, _records(universe), vectors)
+        _insert(store, collection, universe, vectors, insert_batch, insert_threads)
         client.flush(collection, timeout=config.request_timeout_s)
         insert_s = round(time.perf_counter() - t0, 2)
         log.info("%s: %d rows inserted and flushed in %.1f s", backend, n, insert_s)
@@ -335,6 +368,7 @@ def measure_backend(client, uri: str, backend: str, universe: Universe, vectors:
                 rows += [skipped(spec, p, f"index not built in {box:.0f} s: {err}")
                          for p in spec.search_params]
                 continue
+            timing["segments"] = _segments(client, uri, collection)
             for params in spec.search_params:
                 searcher = KeyphraseStore(IndexConfig(
                     uri=uri, alias=alias, index_type=spec.index_type,

@@ -55,6 +55,7 @@ def test_results_keep_the_other_keys_and_sections(tmp_path):
     md = (tmp_path / "gateway.md").read_text()
     assert md.count(index_scale.INDEX_START) == 1 and md.count(index_scale.INDEX_END) == 1
     assert md.index("tables") < md.index(index_scale.INDEX_START) < md.index(CPU_START)
+    assert f"{index_scale.INDEX_END}\n\n{CPU_START}" in md  # one blank line, run after run
     # the load test rewrites its own tables and keeps the index section and the CPU one
     write_markdown({"command": "c", "machine": "m", "index_keyphrases": 1, "items": 1,
                     "duration_s": 1, "runs": {}}, tmp_path / "gateway.md")

@@ -57,6 +57,7 @@ def test_real_phrases_come_first_then_labelled_synthetic_ones():
     assert u.counts()["synthetic"] == u.synthetic == 60 - real
     # synthetic only once the real ones are exhausted
     assert keyphrase_universe(real, catalogue(), QUERIES).kinds == [REAL] * real
+    assert small.real_available == u.real_available == u.head(5).real_available == real
 
 
 def test_the_universe_is_deterministic_distinct_and_prefix_stable():
@@ -158,7 +159,7 @@ def test_a_small_measurement_on_milvus_lite(tmp_path):
     try:
         rows = measure_backend(client, uri, "lite", universe, vectors, queries,
                                exact_top_k(queries, vectors), grid, insert_rate=1000,
-                               index_timeout_s=60)
+                               index_timeout_s=60, insert_batch=700, insert_threads=2)
         skipped = measure_backend(client, uri, "lite", universe, vectors, queries,
                                   exact_top_k(queries, vectors), grid, Budget(0.0))
         assert client.list_collections() == []  # each measurement drops its collection
@@ -174,6 +175,7 @@ def test_a_small_measurement_on_milvus_lite(tmp_path):
         assert (row["keyphrases"], row["real"], row["synthetic"], row["queries"]) == \
             (n, 1500, 500, 20)
         assert 0 < row["search_p50_ms"] <= row["search_p95_ms"] <= row["search_p99_ms"]
+        assert row["segments"] is None  # Lite: no segments to count
     assert hnsw["search_params"] == {"ef": 64} and hnsw["index_params"]["M"] == 16
     assert len(skipped) == 2 and all("budget" in r["skipped"] for r in skipped)
     json.dumps(rows)  # the rows go into gateway.json as they are

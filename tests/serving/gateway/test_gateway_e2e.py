@@ -278,14 +278,16 @@ def test_the_index_bench_rebuilds_and_waits_for_the_servers_index(milvus_server)
     client = connect(milvus_server.uri)
     try:
         rows = measure_backend(client, milvus_server.uri, "server", universe, vectors, queries,
-                               exact_top_k(queries, vectors), grid, index_timeout_s=120)
+                               exact_top_k(queries, vectors), grid, index_timeout_s=120,
+                               insert_batch=300, insert_threads=3)
     finally:
         client.close()
     every, one_list, hnsw = rows
     assert every["recall_at_10"] == 1.0  # nprobe = nlist: every list searched, exact
     assert one_list["recall_at_10"] < 1.0 and one_list["index_build_s"] == every["index_build_s"]
     assert hnsw["recall_at_10"] >= 0.9 and hnsw["index_type"] == "HNSW"
-    assert all(r["queries"] == 20 and r["search_p99_ms"] > 0 for r in rows)
+    assert all(r["queries"] == 20 and r["search_p99_ms"] > 0 and r["segments"] >= 1
+               for r in rows)
 
 
 def test_two_gateway_workers_over_the_real_stack(milvus_server, model_repository, triton,
