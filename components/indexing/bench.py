@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+from pymilvus.exceptions import MilvusException
 
 from components.contracts import is_local_uri
 from components.data import Item, Keyphrase, normalize_keyphrase
@@ -363,7 +364,7 @@ def measure_backend(client, uri: str, backend: str, universe: Universe, vectors:
                 continue
             try:
                 timing = KeyphraseStore(spec_config, client).reindex(collection, n, box)
-            except TimeoutError as err:
+            except (TimeoutError, MilvusException) as err:  # the next spec may still build
                 log.warning("%s %s: %s", backend, spec.index_type, err)
                 rows += [skipped(spec, p, f"index not built in {box:.0f} s: {err}")
                          for p in spec.search_params]
