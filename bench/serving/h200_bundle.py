@@ -12,7 +12,8 @@ download anything. The bundle (one tar, split into ``part-NN`` of at most ``--ch
                     the wheel's libpython3.13), the Python backend, the Python 3.12 stub
     perf.tar.xz     bin/perf_analyzer (tritonclient 2.50.0 wheel), lib/libb64.so.0d (Debian
                     libb64-0d), lib/libcudart.so.12 (nvidia-cuda-runtime-cu12)
-    wheels/         Python 3.12 wheels the gateway, the load test and the index need
+    wheels/         Python 3.12 wheels the gateway, the load test and the index need (the
+                    Milvus 2.3 standalone server among them)
     stub/           numpy 1.26.4 for the Triton Python-backend stub (built on the numpy 1 ABI)
     models.tar.xz   models/student, models/cross_encoder: weights as fp16 safetensors (the
                     precision they are served in, 10% smaller again with xz; ``--fp32``
@@ -20,7 +21,8 @@ download anything. The bundle (one tar, split into ``part-NN`` of at most ``--ch
     data/           the ESCI and WANDS files the index and the load test read
 Beside the parts, ``code.tar.gz``: the repository's files (tracked and untracked, not ignored)
 as they are in the working tree, small and apart so that a code change needs no new parts
-(``--code-only`` writes it alone). ``bench/serving/h200_run.sh`` runs the benchmark from it.
+(``--code-only`` writes it alone). ``bench/serving/h200_run.sh`` runs the benchmark from it
+(``H200_STAGE=index``: the index at scale, ``bench.serving.index_scale``, instead).
 """
 
 from __future__ import annotations
@@ -48,11 +50,15 @@ GATEWAY_WHEELS = (
     "typing-inspection==0.4.5", "annotated-types==0.8.0", "typing-extensions==4.16.0",
     "python-dotenv==1.2.4",
     "pymilvus==3.0.2", "orjson==3.13.0", "cachetools==8.0.2",
-    "milvus-lite==3.2.2", "faiss-cpu==1.15.1", "milvus==2.3.5",
+    "milvus-lite==3.2.2", "faiss-cpu==1.15.1",
+    "milvus==2.3.5",
 )
 """What the gateway, the load test and the index builder import beyond the GPU image (which
 has torch, transformers, sentence-transformers, tokenizers, grpcio, numpy 2, pandas, pyarrow,
-prometheus-client, pyyaml, requests, urllib3, ml-dtypes); pinned like the project's lock."""
+prometheus-client, pyyaml, requests, urllib3, ml-dtypes); pinned like the project's lock.
+``milvus`` is the Milvus 2.3 standalone server of ``bench.serving.index_scale`` (58 MB, one
+manylinux2014 wheel for every Python: the server binary and its libraries, lzma-packed, and a
+launcher that imports only the standard library)."""
 STUB_WHEELS = ("numpy==1.26.4",)
 PERF_WHEELS = ("tritonclient==2.50.0", "nvidia-cuda-runtime-cu12==12.6.77")
 FP16_MARK = "FP16_WEIGHTS"

@@ -6,6 +6,16 @@
 #
 # OUT_DIR/results gets serving.{json,md} and gateway.{json,md} (this checkout's, with the h200
 # keys merged in), OUT_DIR/run.log the output, OUT_DIR/logs.tar.gz Triton's and the gateway's logs.
+#
+# H200_STAGE=index runs the index at scale instead (bench.serving.index_scale: the Milvus 2.3
+# server of the bundle's wheels and Milvus Lite, the student embedding on the GPU), after the
+# same unpack; the arguments go to it, e.g.
+#
+#   H200_STAGE=index bash bench/serving/h200_run.sh BUNDLE_DIR OUT_DIR --sizes 1000000 \
+#     --lite-sizes 100000 --milvus-server --device cuda --queries 1000 --budget-s 420
+#
+# OUT_DIR/results/gateway.{json,md} then get the index keys and section, OUT_DIR/logs.tar.gz
+# the Milvus server's logs.
 set -euo pipefail
 BUNDLE=$(cd "$1" && pwd)
 mkdir -p "$2/results"
@@ -30,6 +40,17 @@ echo "unpacked in $(( $(date +%s) - T0 )) s"
 cp docs/results/serving.json docs/results/serving.md docs/results/gateway.json \
   docs/results/gateway.md "$OUT/results/"
 rc=0
+if [ "${H200_STAGE:-stack}" = index ]; then
+  rm -rf "$X/work/index"
+  TOKENIZERS_PARALLELISM=true $PY -m bench.serving.index_scale --student "$X/models/student" \
+    --out "$OUT/results" --workdir "$X/work/index" \
+    --command "H200_STAGE=index bash bench/serving/h200_run.sh BUNDLE OUT $*" "$@" 2>&1 \
+    | tee "$OUT/run.log" || rc=$?
+  tar czf "$OUT/logs.tar.gz" -C "$X/work/index" $(cd "$X/work/index" && find . -name '*.log') \
+    2>/dev/null || true
+  rm -rf "$X/work/index"
+  exit $rc
+fi
 $PY -m bench.serving.h200_stack --student "$X/models/student" \
   --cross-encoder "$X/models/cross_encoder" --out "$OUT/results" --workdir "$X/work" \
   --perf-analyzer "$X/perf/bin/perf_analyzer" --extra-lib "$X/perf/lib" \

@@ -5,7 +5,7 @@
 An asyncio gRPC client with bounded concurrency sends Recommend calls for real test-split
 items for a fixed time per concurrency level; QPS, p50/p95/p99 and errors are counted on the
 client, the per-stage split (tokenize+embed, search, re-rank) comes from the gateway's timings.
-Then the index alone: search latency and recall@10 against exact search as keyphrases grow.
+With ``--index-sizes`` the index alone follows (``bench.serving.index_scale``, on CPU).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import os
 import platform
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +29,6 @@ from bench.serving.fixtures import (
     build_index,
     item_message,
     served_setup,
-    test_split_items,
 )
 from components.settings import artifacts_dir
 from serving.gateway.stack import ServingStack
@@ -113,30 +111,36 @@ async def load_level(target: str, requests: list[pb.RecommendRequest], concurren
     return summarize(concurrency, [raw])
 
 
-def index_scale_rows(student: Path, sizes: list[int], milvus_server: bool) -> list[dict]:
+def index_scale(student: Path, sizes: list[int], milvus_server: bool, out: Path) -> dict:
+    """The index at scale (``bench.serving.index_scale``) on this CPU: Milvus Lite at each of
+    ``sizes``, and the largest on a Milvus server when ``milvus_server``; it writes its own
+    keys and section of ``out``/gateway.{json,md}."""
+    from bench.serving import index_scale as bench
+
+    argv = ["--student", str(student), "--lite-sizes", ",".join(map(str, sizes)),
+            "--sizes", str(max(sizes)) if milvus_server else "", "--queries", "200",
+            "--device", "cpu", "--out", str(out)]
+    return bench.main(argv + (["--milvus-server"] if milvus_server else []))
+
+
+def served_keyphrases() -> int:
+    """How many keyphrases the load test's index holds (``fixtures.build_index``: the queries)."""
     from components.data import build_keyphrase_universe, load_judgments, load_wands_queries
-    from components.indexing.bench import run_scale_bench
-    from components.indexing.encoders import SentenceTransformerEncoder
 
-    encoder = SentenceTransformerEncoder(student)
-    universe = build_keyphrase_universe(load_judgments(), load_wands_queries())
-    real = encoder.encode([k.text for k in universe])
-    items, _ = test_split_items(200)
-    queries = encoder.encode([i.text() for i in items])
-    if not milvus_server:
-        return run_scale_bench(real, queries, sizes)
-    from components.indexing.milvus_server import MilvusStandalone
-
-    with tempfile.TemporaryDirectory(prefix="kpdistill-milvus-") as tmp, \
-            MilvusStandalone(Path(tmp)) as milvus:
-        return run_scale_bench(real, queries, sizes, milvus.uri)
+    return len(build_keyphrase_universe(load_judgments(), load_wands_queries()))
 
 
 def write_markdown(result: dict, path: Path) -> None:
-    """The load test's tables; the CPU-bound section (from its start marker on: its generated
-    tables and the notes after them) stays."""
+    """The load test's tables; the index section (``bench.serving.index_scale``) and the
+    CPU-bound section (from its start marker on: its generated tables and the notes after
+    them) stay."""
+    from bench.serving.index_scale import INDEX_END, INDEX_START
+
     old = path.read_text() if path.is_file() else ""
     kept = CPU_START + old.partition(CPU_START)[2] if CPU_START in old else ""
+    index = old.partition(INDEX_START)[2].partition(INDEX_END)[0]
+    if INDEX_START in old and INDEX_START not in kept:
+        kept = f"{INDEX_START}{index}{INDEX_END}\n" + ("\n" + kept if kept else "")
     lines = ["# Gateway load test", "",
              f"Command: `{result['command']}`  ", f"Machine: {result['machine']}  ",
              f"Index: {result['index_keyphrases']} real keyphrases "
@@ -153,16 +157,9 @@ def write_markdown(result: dict, path: Path) -> None:
                          f"{s['rerank']} |")
         lines.append("")
     lines += ["Stage times are the gateway's own per-call means (embed = tokenize + encode in "
-              "Triton, round trip included).", "",
-              "## Index search alone (single query, k=10, recall@10 vs exact numpy search)", "",
-              "| backend | keyphrases | kind | p50 ms | p95 ms | recall@10 | build s |",
-              "|---|---:|---|---:|---:|---:|---:|"]
-    for r in result["index_scale"]:
-        lines.append(f"| {r['backend']} | {r['keyphrases']} | {r['kind']} | {r['search_p50_ms']} "
-                     f"| {r['search_p95_ms']} | {r['recall_at_10']} | {r['build_s']} |")
-    lines += ["", "\"real+synthetic\": the real keyphrase embeddings plus SYNTHETIC ones "
-              "(real embeddings perturbed with Gaussian noise, re-normalised) to reach the size.",
-              ""]
+              "Triton, round trip included). The index alone at scale (Milvus server and Lite, "
+              "recall@10 against exact search) is the section below, from "
+              "`bench/serving/index_scale.py`.", ""]
     path.write_text("\n".join(lines) + ("\n" + kept if kept else ""))
 
 
@@ -175,9 +172,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--concurrency", default="1,2,4,8,16,32")
     p.add_argument("--rerank-concurrency", default="1,4,16")
     p.add_argument("--duration", type=float, default=8.0, help="seconds per level")
-    p.add_argument("--index-sizes", default="630,10000,50000")
+    p.add_argument("--index-sizes", default="", help=(
+        "also run the index at scale (bench.serving.index_scale) on Milvus Lite at these "
+        "keyphrase counts, on CPU; its own section of the results"))
     p.add_argument("--milvus-server", action="store_true",
-                   help="also measure the largest index size on a Milvus 2.3 server")
+                   help="with --index-sizes: the largest size on a Milvus 2.3 server too")
     p.add_argument("--workers", default="1", help=(
         "gateway worker processes, one run per value (e.g. 1,2); more than 1 serves the "
         "index from a Milvus server (a Lite file opens in one process only)"))
@@ -226,16 +225,16 @@ def main(argv: list[str] | None = None) -> dict:
         "index_keyphrases": None, "items": len(items), "duration_s": args.duration,
         "runs": runs, "gateway_workers": workers, "channels": args.channels,
         "index_backend": "a Milvus standalone server" if max(workers) > 1 else "Milvus Lite",
-        "index_scale": index_scale_rows(student, sizes, args.milvus_server) if sizes else [],
     }
-    result["index_keyphrases"] = next((r["keyphrases"] for r in result["index_scale"]
-                                       if r["kind"] == "real"), None)
+    result["index_keyphrases"] = served_keyphrases()
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "gateway.json"
     kept = json.loads(path.read_text()) if path.is_file() else {}
     path.write_text(json.dumps({**kept, **result}, indent=2) + "\n")  # keeps cpu.*, h200.*
     write_markdown(result, args.out / "gateway.md")
     print((args.out / "gateway.md").read_text())
+    if sizes:
+        index_scale(student, sizes, args.milvus_server, args.out)
     return result
 
 

@@ -144,6 +144,49 @@ class KeyphraseStore:
                 log.info("scalar index %s on category refused (%s); trying the next", kind, err)
         self.client.load_collection(collection, timeout=timeout)
 
+    def reindex(self, collection: str, expected_rows: int, timeout_s: float) -> dict:
+        """Replace ``collection``'s vector index with this config's (release, drop, create),
+        wait until the server reports all ``expected_rows`` indexed, then load it. A Milvus
+        server builds indexes asynchronously: ``create_index`` returns before the build ends.
+        Raises TimeoutError when that takes longer than ``timeout_s`` (the rest of the build
+        keeps running on the server). Returns ``{index_build_s, load_s}``."""
+        deadline = time.monotonic() + timeout_s
+        timeout = self.config.request_timeout_s
+        self.client.release_collection(collection, timeout=timeout)
+        self._loaded.discard(collection)
+        for name in self.client.list_indexes(collection, field_name="embedding"):
+            self.client.drop_index(collection, name, timeout=timeout)
+        started = time.perf_counter()
+        vector = self.client.prepare_index_params()
+        vector.add_index("embedding", index_type=self.config.index_type,
+                         metric_type=self.config.metric_type, params=self.config.index_params)
+        self.client.create_index(collection, vector, timeout=max(timeout_s, 1.0), sync=False)
+        self.wait_indexed(collection, expected_rows, deadline)
+        build_s = time.perf_counter() - started
+        started = time.perf_counter()
+        self.client.load_collection(collection, timeout=timeout)
+        self._loaded.add(collection)
+        return {"index_build_s": round(build_s, 2),
+                "load_s": round(time.perf_counter() - started, 2)}
+
+    def wait_indexed(self, collection: str, expected_rows: int, deadline: float,
+                     poll_s: float = 0.5) -> dict:
+        """Poll ``describe_index`` until ``indexed_rows`` reaches ``expected_rows`` with no
+        rows pending (``deadline``: a ``time.monotonic()`` value); the last description."""
+        names = self.client.list_indexes(collection, field_name="embedding") or ["embedding"]
+        while True:
+            info = self.client.describe_index(collection, names[0]) or {}
+            indexed = int(info.get("indexed_rows", 0))
+            pending = int(info.get("pending_index_rows", 0))
+            if info.get("state") == "Failed":
+                raise RuntimeError(f"index build of {collection} failed: {info}")
+            if indexed >= expected_rows and pending == 0:
+                return info
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{indexed:,} of {expected_rows:,} rows indexed, "
+                                   f"{pending:,} pending, state {info.get('state')}")
+            time.sleep(poll_s)
+
     def publish(self, version: IndexVersion) -> None:
         """Record the build in the manifest, then point the alias at it (one atomic call)."""
         self._ensure_manifest()

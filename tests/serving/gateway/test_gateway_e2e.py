@@ -262,6 +262,34 @@ def test_the_supervised_stack_restarts_a_killed_triton_and_gateway(int8_reposito
                                              {"process": name}) == 1.0
 
 
+def test_the_index_bench_rebuilds_and_waits_for_the_servers_index(milvus_server):
+    """bench.serving.index_scale's measurement on the real server: one collection, each index
+    rebuilt on it (the server builds asynchronously: every row indexed before the searches)."""
+    from components.indexing.bench import IndexSpec, Universe, exact_top_k, measure_backend
+    from components.indexing.store import connect
+
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(2000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = vectors[:20] + 0.1 * rng.normal(size=(20, 32)).astype(np.float32)
+    universe = Universe([f"kp {i}" for i in range(2000)], ["real"] * 2000, ["mined"] * 2000)
+    grid = [IndexSpec("IVF_FLAT", {"nlist": 16}, ({"nprobe": 16}, {"nprobe": 1})),
+            IndexSpec("HNSW", {"M": 16, "efConstruction": 200}, ({"ef": 64},))]
+    client = connect(milvus_server.uri)
+    try:
+        rows = measure_backend(client, milvus_server.uri, "server", universe, vectors, queries,
+                               exact_top_k(queries, vectors), grid, index_timeout_s=120,
+                               insert_batch=300, insert_threads=3)
+    finally:
+        client.close()
+    every, one_list, hnsw = rows
+    assert every["recall_at_10"] == 1.0  # nprobe = nlist: every list searched, exact
+    assert one_list["recall_at_10"] < 1.0 and one_list["index_build_s"] == every["index_build_s"]
+    assert hnsw["recall_at_10"] >= 0.9 and hnsw["index_type"] == "HNSW"
+    assert all(r["queries"] == 20 and r["search_p99_ms"] > 0 and r["segments"] >= 1
+               for r in rows)
+
+
 def test_two_gateway_workers_over_the_real_stack(milvus_server, model_repository, triton,
                                                   records, tmp_path):
     """--workers 2 on real Triton + a Milvus server: both processes run, every new channel is
