@@ -107,7 +107,13 @@ def judge_pairs(data: Input[Dataset], candidates: Input[Dataset], labels: Output
     from components.judge.config import load_config
     from components.judge.labels import save_teacher_labels
     from components.judge.pairs import CandidatePair, load_candidates
-    from components.judge.run import judge_candidates, make_backend, teacher_labels
+    from components.judge.run import (
+        StoredOnlyJudge,
+        all_stored,
+        judge_candidates,
+        make_backend,
+        teacher_labels,
+    )
     from components.judge.store import JudgmentStore, shard_store_path, sibling_stores
     from components.settings import cache_dir
     from components.sharding import read_manifest, read_shard
@@ -133,11 +139,14 @@ def judge_pairs(data: Input[Dataset], candidates: Input[Dataset], labels: Output
     base = Path(store_path) if store_path else cache_dir() / "judge" / "judgments.sqlite"
     store = shard_store_path(base, shard, num_shards) if shard >= 0 else base
     items = DataBundle.load(data.path).items
-    backend_ = make_backend(config)
+    dimension_version = config.dimension_version if config.dimensions else None
     with JudgmentStore(store) as db:
-        reused = db.import_from(sibling_stores(base), backend_.model_name,
-                                config.prompt_version, {p.key for p in pairs},
-                                config.dimension_version if config.dimensions else None)
+        reused = db.import_from(sibling_stores(base), config.judge_model,
+                                config.prompt_version, {p.key for p in pairs}, dimension_version)
+        if all_stored(pairs, db, config.judge_model, config.prompt_version, dimension_version):
+            backend_ = StoredOnlyJudge(config.judge_model, config.prompt_version)
+        else:
+            backend_ = make_backend(config)
         stats = judge_candidates(pairs, items, backend_, db, config.chunk_size,
                                  dimension_prompts=config.dimension_prompts())
         rows = teacher_labels(pairs, db, config.judge_model, config.prompt_version,

@@ -38,6 +38,33 @@ def make_backend(config) -> JudgeBackend:
     return LocalJudge.from_config(config)
 
 
+def all_stored(pairs: Sequence[CandidatePair], store: JudgmentStore, judge_model: str,
+               prompt_version: str, dimension_version: str | None = None) -> bool:
+    """Whether ``store`` already holds every pair's grade (and, with ``dimension_version``,
+    its dimension answers) from this judge and prompt: then there is nothing to judge."""
+    keys = {p.key for p in pairs}
+    if not keys <= store.done_pairs(judge_model, prompt_version):
+        return False
+    return dimension_version is None or keys <= store.done_dimension_pairs(judge_model,
+                                                                          dimension_version)
+
+
+class StoredOnlyJudge:
+    """Stands in for the judge when :func:`all_stored` holds: the labels are read from the
+    store, so the model (seconds to minutes to load, a GGUF conversion on first use) is never
+    loaded. Asked to judge anything, it refuses."""
+
+    def __init__(self, model_name: str, prompt_version: str):
+        self.model_name, self.prompt_version = model_name, prompt_version
+
+    def judge(self, requests: list[JudgeRequest]) -> list:
+        raise RuntimeError(f"{len(requests)} pairs to judge, but the judge was not loaded: "
+                           "every pair was expected in the store")
+
+    def judge_dimensions(self, requests: list[JudgeRequest], prompts) -> list:
+        return self.judge(requests)
+
+
 @dataclass(frozen=True)
 class RunStats:
     total: int

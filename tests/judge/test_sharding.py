@@ -160,3 +160,55 @@ def test_a_later_run_reuses_any_earlier_stores_judgments_whatever_its_sharding(t
     with JudgmentStore(shard_store_path(base, 1, 3)) as db, \
             pytest.raises(sqlite3.DatabaseError, match="not a judgment store"):
         db.import_from(sibling_stores(base), "m", "v", {p.key for p in pairs})
+
+
+def test_a_rerun_with_every_pair_stored_never_loads_the_judge(tmp_path, tiny_judge_dir,
+                                                              bundle, monkeypatch):
+    """judge_pairs twice over one store: the first run judges (a real tiny LM), the second
+    finds every pair stored and labels them without building a backend; one new pair and the
+    judge is built again."""
+    import components.judge.run as run
+    from components.judge.component import judge_pairs
+    from components.judge.run import StoredOnlyJudge, all_stored
+
+    pairs = [CandidatePair(j.item_id, j.query, j.query_id, "judged")
+             for j in bundle.judgments[:6]]
+    data = _artifact(tmp_path / "data")
+    bundle.save(data.path)
+    candidates = _artifact(tmp_path / "candidates")
+    save_candidates(tmp_path / "candidates" / CANDIDATES_FILE, pairs)
+    config = tmp_path / "judge.yaml"
+    config.write_text(f"model_dir: {tiny_judge_dir}\ndevice: cpu\n")
+    store = tmp_path / "judgments.sqlite"
+    built = []
+    make_backend = run.make_backend
+    monkeypatch.setattr(run, "make_backend", lambda cfg: built.append(1) or make_backend(cfg))
+
+    def judge(name):
+        labels, metrics = _artifact(tmp_path / name), dsl.Metrics(
+            name="metrics", uri=str(tmp_path / f"{name}-metrics"))
+        judge_pairs.python_func(data=data, candidates=candidates, labels=labels,
+                                metrics=metrics, store_path=str(store), config_path=str(config))
+        return labels, load_teacher_labels(tmp_path / name / LABELS_FILE, ok_only=False)
+
+    first, first_rows = judge("first")
+    assert built == [1] and first.metadata["judged_now"] == len(pairs)
+    second, second_rows = judge("second")
+    assert built == [1]  # nothing new: the judge was not loaded
+    assert second.metadata["judged_now"] == 0
+    assert second.metadata["resumed_from_store"] == len(pairs)
+    assert [(r.item_id, r.keyphrase, r.p_relevant) for r in second_rows] == [
+        (r.item_id, r.keyphrase, r.p_relevant) for r in first_rows]
+
+    model, version = first.metadata["judge_model"], first.metadata["prompt_version"]
+    with JudgmentStore(store) as db:
+        assert all_stored(pairs, db, model, version)
+        assert not all_stored(pairs, db, model, version, dimension_version="dims-v1")
+        new = CandidatePair(pairs[0].item_id, "a keyphrase never judged", None, "random")
+        assert not all_stored([*pairs, new], db, model, version)
+        with pytest.raises(RuntimeError, match="was not loaded"):
+            judge_candidates([new], {new.item_id: bundle.items[new.item_id]},
+                             StoredOnlyJudge(model, version), db, progress=False)
+    save_candidates(tmp_path / "candidates" / CANDIDATES_FILE, [*pairs, new])
+    third, _ = judge("third")
+    assert built == [1, 1] and third.metadata["judged_now"] == 1
