@@ -13,6 +13,7 @@ from tritonclient.utils import InferenceServerException
 
 from components.export.parity import parity_texts
 from components.export.standin import standin_cross_encoder, standin_student
+from tests.pair_parity import real_pairs, score_both_ways
 
 pytestmark = pytest.mark.slow
 CLIENTS = {"grpc": (grpcclient, "grpc_url"), "http": (httpclient, "http_url")}
@@ -154,6 +155,20 @@ def test_gateway_tokenized_ids_give_embed_texts_embeddings_on_real_items(triton,
     assert cap == 64 and ids_batch.shape == (48, 384)
     np.testing.assert_allclose(ids_one, text_one, atol=1e-5)
     np.testing.assert_allclose(ids_batch, text_batch, atol=1e-5)
+
+
+def test_gateway_tokenized_pairs_give_score_pairs_scores_on_real_pairs(triton,
+                                                                       model_repository):
+    """Re-ranking with TOKENIZE=gateway against TOKENIZE=triton: the same scores from the real
+    exported cross-encoder (no dimension heads here: none either way; with heads:
+    tests/serving/gateway/test_gateway_e2e.py), some pairs cut at the served cap."""
+    keyphrases, texts = real_pairs()
+    cap, cut, ((ids_scores, ids_heads, ids_dims), (text_scores, text_heads, text_dims)) = \
+        score_both_ways(triton.grpc_url, str(model_repository / "pair_tokenizer"), keyphrases,
+                        texts)
+    assert cap == 64 and cut > 0 and ids_scores.shape == (6 + 48,)
+    np.testing.assert_allclose(ids_scores, text_scores, atol=1e-5)
+    assert ids_dims == text_dims == () and ids_heads is None and text_heads is None
 
 
 def test_invalid_utf8_text_is_an_error_for_that_request_only(triton):
