@@ -174,6 +174,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--out", type=Path, default=Path("docs/results"))
     p.add_argument("--concurrency", default="1,2,4,8,16,32")
     p.add_argument("--rerank-concurrency", default="1,4,16")
+    p.add_argument("--rerank-candidates", type=int, default=20,
+                   help="candidates the cross-encoder re-ranks per call at the re-rank levels")
     p.add_argument("--duration", type=float, default=8.0, help="seconds per level")
     p.add_argument("--index-sizes", default="630,10000,50000")
     p.add_argument("--milvus-server", action="store_true",
@@ -190,7 +192,8 @@ def main(argv: list[str] | None = None) -> dict:
         args.student, args.model_repository, "loadtest")
     plain = [pb.RecommendRequest(item=item_message(i), k=10) for i in items]
     reranked = [pb.RecommendRequest(item=item_message(i), k=10,
-                                    options=pb.RecommendOptions(rerank=True, rerank_candidates=20))
+                                    options=pb.RecommendOptions(
+                                        rerank=True, rerank_candidates=args.rerank_candidates))
                 for i in items]
     workers = [int(x) for x in args.workers.split(",") if x]
     runs: dict[str, list[dict]] = {}
@@ -204,8 +207,8 @@ def main(argv: list[str] | None = None) -> dict:
         for n in workers:
             suffix = "" if workers == [1] else f", {n} gateway worker{'s' * (n > 1)}"
             plain_runs = runs.setdefault(f"bi-encoder only{suffix}", [])
-            rerank_runs = runs.setdefault(f"with cross-encoder re-rank (20 candidates){suffix}",
-                                          [])
+            rerank_runs = runs.setdefault(
+                f"with cross-encoder re-rank ({args.rerank_candidates} candidates){suffix}", [])
             with ServingStack(repository, index_uri, log_dir=work / f"logs-w{n}",
                               workers=n) as stack:
                 for c in [int(x) for x in args.concurrency.split(",") if x]:

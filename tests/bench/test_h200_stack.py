@@ -73,6 +73,14 @@ def test_the_torch_repository_is_built_without_onnx(tmp_path):
     ids = torch.tensor([[101, 2417, 4511, 102, 0]])
     embedding = graph(ids, (ids > 0).long())
     assert embedding.shape == (1, 384)
+    # the bench's gateway tokenizes item texts and re-rank pairs with this repository's files
+    from serving.gateway.tokenizer import ItemTokenizer, PairTokenizer
+    settings = h200_stack.gateway_tokenizers(repo)
+    assert settings["tokenize"] == "gateway"
+    assert ItemTokenizer(settings["tokenizer_dir"], 16).folder.parent.parent.name == "tokenizer"
+    pair = PairTokenizer(settings["pair_tokenizer_dir"], 16)
+    assert pair.folder.parent.parent.name == "pair_tokenizer"
+    assert pair.encode(["mug"], ["cup"])["input_ids"].shape == (1, 5)
 
 
 class _Fake(pb_grpc.KeyphraseRecommenderServicer):
