@@ -186,3 +186,18 @@ def test_all_models_ready_and_warm(triton):
     for name in ("tokenizer", "encoder", "embed_text", "pair_tokenizer", "cross_encoder",
                  "score_pairs"):
         assert client.is_model_ready(name), name
+
+
+def test_the_rerank_ab_bench_runs_both_paths_on_real_pairs(triton, model_repository):
+    """bench.serving.rerank_ab's plumbing on the session's server (its timings are the bench's)."""
+    import asyncio
+
+    from bench.serving.rerank_ab import measure
+
+    out = asyncio.run(measure(triton.grpc_url, model_repository, [8], calls=3, rounds=2,
+                              triton_pid=triton.process.pid))
+    assert set(out["pairs"][8]) == {"load_average", "gateway", "triton"}
+    for path in ("gateway", "triton"):
+        row = out["pairs"][8][path]
+        assert row["calls"] == 6 and 0 < row["p50_ms"] <= row["p99_ms"]
+        assert row["triton_cpu_ms_per_call"] > 0 and row["client_cpu_ms_per_call"] >= 0
