@@ -9,6 +9,7 @@ The stand-in cross-encoder is MiniLM with a head: its tokenizer files are MiniLM
 
 import asyncio
 import shutil
+import threading
 
 import grpc
 import numpy as np
@@ -183,9 +184,18 @@ def test_pairs_are_cut_at_max_length_from_the_longer_side_and_padded_to_the_long
 
 
 def test_the_client_tokenizes_pairs_and_calls_the_cross_encoder_on_ids(tokenizer_dir,
-                                                                       esci_pairs):
+                                                                       esci_pairs, monkeypatch):
+    """Split at the model's max batch, each request its own longest pair, tokenized off the
+    event loop's thread; scores and estimates back in pair order."""
     fake = FakeTriton(max_batch_size=8, pair_max_length=24, dimensions=("type", "brand"))
     keyphrases, texts = esci_pairs[0][:20], esci_pairs[1][:20]
+    threads = []
+    encode = PairTokenizer.encode
+
+    def recording(self, *args):
+        threads.append(threading.current_thread())
+        return encode(self, *args)
+    monkeypatch.setattr(PairTokenizer, "encode", recording)
 
     async def body():
         server, url = await start_fake_triton(fake)
@@ -199,6 +209,7 @@ def test_the_client_tokenizes_pairs_and_calls_the_cross_encoder_on_ids(tokenizer
 
     scored = asyncio.run(body())
     assert fake.batches == [("cross_encoder", 8), ("cross_encoder", 8), ("cross_encoder", 4)]
+    assert len(threads) == 3 and threading.main_thread() not in threads
     served = tokenization_module().BatchTokenizer(tokenizer_dir, 24)  # the served cap, read
     for (a, b), sent in zip(((0, 8), (8, 16), (16, 20)), fake.pair_ids, strict=True):
         want = served.encode_pairs(texts[a:b], keyphrases[a:b])  # each request its own longest
