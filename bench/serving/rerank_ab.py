@@ -8,9 +8,11 @@ files and cap), ``cross_encoder`` called on the ids; ``triton``: the strings sen
 ``score_pairs`` ensemble (Python-backend ``pair_tokenizer``, then ``cross_encoder``). Real
 pairs: a test-split item's text with as many ESCI queries as ``--pairs`` says, another item
 every call. Bursts of ``--calls`` calls alternate between the paths (ABBA...), so both see the
-same machine; per path and pair count: latency p50/p95/p99, calls/s, and the CPU spent per call
+same machine; per path and pair count: latency p50/p95/p99, calls/s, the CPU spent per call
 by this process (the client: the ``gateway`` path's tokenizing is here) and by Triton's process
-tree (its Python-backend stubs included). Prints JSON; writes nothing.
+tree (its Python-backend stubs included), and Triton's own statistics per call of each model the
+path ran (``pair_tokenizer``, ``cross_encoder``: queue and compute ms). Prints JSON; writes
+nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +30,19 @@ from components.contracts import ITEM_FIELDS, item_text
 from serving.gateway.triton_client import TritonModelClient
 
 PATHS = ("gateway", "triton")
+STAT_MODELS = ("pair_tokenizer", "cross_encoder")
+
+
+async def _stats(client) -> dict[str, tuple[int, float, float]]:
+    """Per model: (requests, queue ns, compute ns: input + infer + output) so far."""
+    out = {}
+    for model in STAT_MODELS:
+        answer = await client.get_inference_statistics(model)
+        stats = [s.inference_stats for s in answer.model_stats]
+        out[model] = (sum(s.success.count for s in stats), sum(s.queue.ns for s in stats),
+                      sum(s.compute_input.ns + s.compute_infer.ns + s.compute_output.ns
+                          for s in stats))
+    return out
 
 
 def pair_sets(pairs: int, count: int) -> list[tuple[list[str], list[str]]]:
@@ -63,6 +78,9 @@ async def measure(url: str, repository: Path, pairs: list[int], calls: int, roun
     clients = {"gateway": TritonModelClient(url, pair_tokenizer_dir=str(repository
                                                                         / "pair_tokenizer")),
                "triton": TritonModelClient(url)}
+    import tritonclient.grpc.aio as triton_aio
+
+    stats_client = triton_aio.InferenceServerClient(url)
     out: dict = {"concurrency": concurrency, "calls_per_burst": calls, "rounds": rounds,
                  "pairs": {}}
     try:
@@ -71,14 +89,20 @@ async def measure(url: str, repository: Path, pairs: list[int], calls: int, roun
             for client in clients.values():  # warm: tokenizers loaded, batch shapes seen
                 await _burst(client, sets[:4], concurrency)
             raw = {path: {"latencies": [], "seconds": 0.0, "client_cpu_s": 0.0,
-                          "triton_cpu_s": 0.0, "calls": 0} for path in PATHS}
+                          "triton_cpu_s": 0.0, "calls": 0,
+                          "models": {m: [0, 0.0, 0.0] for m in STAT_MODELS}} for path in PATHS}
             loads = []
             for r in range(rounds):
                 for path in (PATHS if r % 2 == 0 else PATHS[::-1]):
+                    stats0 = await _stats(stats_client)
                     cpu0, triton0 = time.process_time(), cpu_seconds(triton_pid or 0)
                     t0 = time.perf_counter()
                     latencies = await _burst(clients[path], sets, concurrency)
                     row = raw[path]
+                    stats1 = await _stats(stats_client)
+                    for m in STAT_MODELS:
+                        for k in range(3):
+                            row["models"][m][k] += stats1[m][k] - stats0[m][k]
                     row["seconds"] += time.perf_counter() - t0
                     row["client_cpu_s"] += time.process_time() - cpu0
                     row["triton_cpu_s"] += cpu_seconds(triton_pid or 0) - triton0
@@ -95,9 +119,14 @@ async def measure(url: str, repository: Path, pairs: list[int], calls: int, roun
                 "client_cpu_ms_per_call": round(row["client_cpu_s"] * 1000 / row["calls"], 2),
                 "triton_cpu_ms_per_call": (round(row["triton_cpu_s"] * 1000 / row["calls"], 2)
                                            if triton_pid else None),
+                "triton_models_ms_per_call": {
+                    m: {"requests_per_call": round(n / row["calls"], 2),
+                        "queue_ms": round(queue / 1e6 / row["calls"], 2),
+                        "compute_ms": round(compute / 1e6 / row["calls"], 2)}
+                    for m, (n, queue, compute) in row["models"].items()},
             } for path, row in raw.items()}}
     finally:
-        for client in clients.values():
+        for client in (*clients.values(), stats_client):
             await client.close()
     return out
 
