@@ -99,6 +99,7 @@ async def measure(url: str, repository: Path, pairs: list[int], calls: int, roun
                     t0 = time.perf_counter()
                     latencies = await _burst(clients[path], sets, concurrency)
                     row = raw[path]
+                    await asyncio.sleep(0.2)  # Triton counts a request just after answering it
                     stats1 = await _stats(stats_client)
                     for m in STAT_MODELS:
                         for k in range(3):

@@ -202,5 +202,5 @@ def test_the_rerank_ab_bench_runs_both_paths_on_real_pairs(triton, model_reposit
         assert row["calls"] == 6 and 0 < row["p50_ms"] <= row["p99_ms"]
         assert row["triton_cpu_ms_per_call"] > 0 and row["client_cpu_ms_per_call"] >= 0
         models = row["triton_models_ms_per_call"]
-        assert models["cross_encoder"]["requests_per_call"] == 1
-        assert models["pair_tokenizer"]["requests_per_call"] == (path == "triton")
+        assert models["cross_encoder"]["requests_per_call"] > 0
+        assert (models["pair_tokenizer"]["requests_per_call"] > 0) == (path == "triton")
