@@ -208,15 +208,18 @@ def test_the_client_tokenizes_pairs_and_calls_the_cross_encoder_on_ids(tokenizer
             await server.stop(0)
 
     scored = asyncio.run(body())
-    assert fake.batches == [("cross_encoder", 8), ("cross_encoder", 8), ("cross_encoder", 4)]
+    # the three requests are tokenized side by side, so they may reach Triton in any order
+    assert sorted(fake.batches) == [("cross_encoder", 4), ("cross_encoder", 8),
+                                    ("cross_encoder", 8)]
     assert len(threads) == 3 and threading.main_thread() not in threads
     served = tokenization_module().BatchTokenizer(tokenizer_dir, 24)  # the served cap, read
-    for (a, b), sent in zip(((0, 8), (8, 16), (16, 20)), fake.pair_ids, strict=True):
+    tokens = []
+    for a, b in ((0, 8), (8, 16), (16, 20)):
         want = served.encode_pairs(texts[a:b], keyphrases[a:b])  # each request its own longest
-        for name in ("input_ids", "attention_mask", "token_type_ids"):
-            np.testing.assert_array_equal(sent[name], want[name])
-    tokens = np.concatenate([s["attention_mask"].sum(axis=1) for s in fake.pair_ids])
-    np.testing.assert_allclose(scored.scores, 1.0 / (1.0 + tokens), rtol=1e-6)
+        assert sum(all(np.array_equal(sent[name], want[name]) for name in want)
+                   for sent in fake.pair_ids) == 1
+        tokens.append(want["attention_mask"].sum(axis=1))
+    np.testing.assert_allclose(scored.scores, 1.0 / (1.0 + np.concatenate(tokens)), rtol=1e-6)
     assert scored.dimensions == ("type", "brand") and scored.estimates.shape == (20, 2, 3)
     np.testing.assert_allclose(scored.estimates[:, 1, 0], scored.scores, rtol=1e-6)
 
