@@ -189,7 +189,7 @@ def test_all_models_ready_and_warm(triton):
 
 
 def test_the_rerank_ab_bench_runs_both_paths_on_real_pairs(triton, model_repository):
-    """bench.serving.rerank_ab's plumbing on the session's server (its timings are the bench's)."""
+    """bench.serving.rerank_ab's plumbing on the shared tritonserver fixture (its timings are the bench's)."""
     import asyncio
 
     from bench.serving.rerank_ab import measure
