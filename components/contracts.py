@@ -115,6 +115,10 @@ SCORE_MODEL = "score_pairs"      # ITEM_TEXT, KEYPHRASE (BYTES) -> score (P(rele
 SCORE_ITEM_INPUT = "ITEM_TEXT"
 SCORE_KEYPHRASE_INPUT = "KEYPHRASE"
 SCORE_OUTPUT = "score"
+PAIR_TOKENIZER_MODEL = "pair_tokenizer"  # ITEM_TEXT, KEYPHRASE -> CROSS_ENCODER_INPUTS;
+#                                          parameters max_length, pair_order
+CROSS_ENCODER_MODEL = "cross_encoder"    # CROSS_ENCODER_INPUTS -> score (+ dimensions)
+CROSS_ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 # --- JSONL ---------------------------------------------------------------------------------
 T = TypeVar("T")

@@ -171,6 +171,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--out", type=Path, default=Path("docs/results"))
     p.add_argument("--concurrency", default="1,2,4,8,16,32")
     p.add_argument("--rerank-concurrency", default="1,4,16")
+    p.add_argument("--rerank-candidates", default="20", help=(
+        "candidates the cross-encoder re-ranks per call at the re-rank levels (e.g. 20,50:"
+        " the re-rank levels once per value)"))
     p.add_argument("--duration", type=float, default=8.0, help="seconds per level")
     p.add_argument("--index-sizes", default="", help=(
         "also run the index at scale (bench.serving.index_scale) on Milvus Lite at these "
@@ -188,9 +191,9 @@ def main(argv: list[str] | None = None) -> dict:
     student, work, repository, index_uri, items = served_setup(
         args.student, args.model_repository, "loadtest")
     plain = [pb.RecommendRequest(item=item_message(i), k=10) for i in items]
-    reranked = [pb.RecommendRequest(item=item_message(i), k=10,
-                                    options=pb.RecommendOptions(rerank=True, rerank_candidates=20))
-                for i in items]
+    reranked = {m: [pb.RecommendRequest(item=item_message(i), k=10, options=pb.RecommendOptions(
+                    rerank=True, rerank_candidates=m)) for i in items]
+                for m in [int(x) for x in args.rerank_candidates.split(",") if x]}
     workers = [int(x) for x in args.workers.split(",") if x]
     runs: dict[str, list[dict]] = {}
     with contextlib.ExitStack() as stack_of:
@@ -203,19 +206,21 @@ def main(argv: list[str] | None = None) -> dict:
         for n in workers:
             suffix = "" if workers == [1] else f", {n} gateway worker{'s' * (n > 1)}"
             plain_runs = runs.setdefault(f"bi-encoder only{suffix}", [])
-            rerank_runs = runs.setdefault(f"with cross-encoder re-rank (20 candidates){suffix}",
-                                          [])
+            rerank_runs = {m: runs.setdefault(
+                f"with cross-encoder re-rank ({m} candidates){suffix}", []) for m in reranked}
             with ServingStack(repository, index_uri, log_dir=work / f"logs-w{n}",
                               workers=n) as stack:
                 for c in [int(x) for x in args.concurrency.split(",") if x]:
                     plain_runs.append(asyncio.run(load_level(
                         stack.target, plain, c, args.duration, channels=min(args.channels, c))))
                     print(json.dumps(plain_runs[-1]), flush=True)
-                for c in [int(x) for x in args.rerank_concurrency.split(",") if x]:
-                    rerank_runs.append(asyncio.run(load_level(
-                        stack.target, reranked, c, args.duration,
-                        channels=min(args.channels, c))))
-                    print(json.dumps(rerank_runs[-1]), flush=True)
+                for m, requests in reranked.items():
+                    for c in [int(x) for x in args.rerank_concurrency.split(",") if x]:
+                        rerank_runs[m].append(asyncio.run(load_level(
+                            stack.target, requests, c, args.duration,
+                            channels=min(args.channels, c))))
+                        print(json.dumps({"rerank_candidates": m, **rerank_runs[m][-1]}),
+                              flush=True)
     runs = {mode: rows for mode, rows in runs.items() if rows}
     sizes = [int(x) for x in args.index_sizes.split(",") if x]
     result = {

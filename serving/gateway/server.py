@@ -62,10 +62,13 @@ class GatewayServer:
         ``reuse_port`` lets several gateway processes bind one port (SO_REUSEPORT, workers.py)."""
         self.settings = settings
         self.metrics = GatewayMetrics()
+        here = settings.tokenize == "gateway"  # the gateway tokenizes texts and pairs
         self.models = models or TritonModelClient(
             settings.triton_url, settings.embed_model, settings.score_model,
             settings.triton_max_batch, encoder_model=settings.encoder_model,
-            tokenizer_dir=settings.tokenizer_dir if settings.tokenize == "gateway" else None)
+            tokenizer_dir=settings.tokenizer_dir if here else None,
+            pair_tokenizer_dir=settings.pair_tokenizer_path if here else None,
+            cross_encoder_model=settings.cross_encoder_model)
         self.searcher = searcher or searcher_for(settings)
         self.service = RecommendationService(self.models, self.searcher, settings,
                                              self.metrics.observe_stage)
@@ -110,7 +113,8 @@ class GatewayServer:
             self._log.warning("milvus", "%s", err)
             ok = False
         if not await self.models.is_ready(self.settings.backend_timeout_s):
-            self._log.warning("triton", "triton at %s is not ready: %s", self.settings.triton_url,
+            self._log.warning("triton", "not serving: the models at triton %s are not ready: %s",
+                              self.settings.triton_url,
                               getattr(self.models, "not_ready_reason", "") or "no answer")
             ok = False
         status = SERVING if ok else NOT_SERVING

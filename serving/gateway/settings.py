@@ -19,11 +19,13 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from components.contracts import (
+    CROSS_ENCODER_MODEL,
     EMBED_MODEL,
     ENCODER_MODEL,
     INDEX_DB_FILE,
     ITEM_FIELDS,
     ITEM_TEXT_FIELDS,
+    PAIR_TOKENIZER_MODEL,
     SCORE_MODEL,
     TOKENIZER_MODEL,
 )
@@ -58,19 +60,31 @@ class GatewaySettings(BaseSettings):
     triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC endpoint")
     embed_model: str = Field(EMBED_MODEL, description="Triton model that embeds a text")
     tokenize: Literal["gateway", "triton"] = Field("gateway", description=(
-        "where item texts are tokenized. `gateway`: here (Rust `tokenizers`, the files in"
-        " TOKENIZER_DIR, cut at the served tokenizer's `max_length` read from Triton), then"
-        " ENCODER_MODEL is called on token ids; `triton`: the texts go to EMBED_MODEL"
-        " (Triton's tokenizer + encoder ensemble). Same embeddings; `gateway` saves a"
-        " Python-backend hop per call (docs/results/gateway.md)"))
+        "where item texts and re-rank pairs are tokenized. `gateway`: here (Rust"
+        " `tokenizers`, the files in TOKENIZER_DIR and PAIR_TOKENIZER_DIR, cut at the served"
+        " tokenizers' `max_length` read from Triton, each request padded to its longest row),"
+        " then ENCODER_MODEL and CROSS_ENCODER_MODEL are called on token ids; `triton`: the"
+        " texts go to EMBED_MODEL and SCORE_MODEL (Triton's tokenizer + model ensembles)."
+        " Same embeddings and scores; `gateway` saves a Python-backend hop per call"
+        " (docs/results/gateway.md). A tokenizer folder that cannot be read keeps the"
+        " gateway NOT_SERVING with the reason logged from start-up, never a silent fallback"))
     encoder_model: str = Field(ENCODER_MODEL, description=(
         "Triton model that embeds token ids (TOKENIZE=gateway)"))
+    cross_encoder_model: str = Field(CROSS_ENCODER_MODEL, description=(
+        "Triton model that scores the token ids of (keyphrase, item) pairs (TOKENIZE=gateway)"))
     tokenizer_dir: str = Field(
         default_factory=_default_tokenizer_dir, description=(
             "the served tokenizer's files (TOKENIZE=gateway): a folder holding"
             " `tokenizer.json`, or the repository's `tokenizer` model folder (its newest"
             " version's `tokenizer/` is read)"),
         json_schema_extra={"shown_default": f"<artifacts>/model_repository/{TOKENIZER_MODEL}"})
+    pair_tokenizer_dir: str | None = Field(
+        None, description=(
+            "the served pair tokenizer's files (TOKENIZE=gateway, re-ranking): a folder holding"
+            " `tokenizer.json`, or the repository's `pair_tokenizer` model folder (its newest"
+            " version's `tokenizer/` is read); unset: the `pair_tokenizer` folder beside"
+            " TOKENIZER_DIR"),
+        json_schema_extra={"shown_default": f"<TOKENIZER_DIR>/../{PAIR_TOKENIZER_MODEL}"})
     score_model: str = Field(SCORE_MODEL, description="Triton model that scores (keyphrase, item)")
     milvus_uri: str = Field(
         default_factory=_default_milvus_uri, description="Milvus Lite path or server URI",
@@ -159,6 +173,12 @@ class GatewaySettings(BaseSettings):
         if bad:
             raise ValueError(f"KPDISTILL_GATEWAY_ITEM_FIELDS: unknown fields {sorted(bad)}")
         return self
+
+    @property
+    def pair_tokenizer_path(self) -> str:
+        """PAIR_TOKENIZER_DIR, or the ``pair_tokenizer`` folder beside TOKENIZER_DIR."""
+        return self.pair_tokenizer_dir or str(Path(self.tokenizer_dir).parent
+                                              / PAIR_TOKENIZER_MODEL)
 
     @property
     def max_request_bytes(self) -> int:

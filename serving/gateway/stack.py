@@ -174,9 +174,11 @@ class ServingStack:
         log_dir = Path(log_dir or tempfile.mkdtemp(prefix="kpdistill-serving-"))
         log_dir.mkdir(parents=True, exist_ok=True)
         self.triton = TritonServer(Path(model_repository), log_file=log_dir / "triton.log")
-        # the gateway tokenizes with the served tokenizer's own files (TOKENIZE=gateway)
+        # the gateway tokenizes with the served tokenizers' own files (TOKENIZE=gateway)
         self.gateway_settings = {"milvus_uri": milvus_uri, "index_alias": index_alias,
                                  "tokenizer_dir": str(Path(model_repository) / "tokenizer"),
+                                 "pair_tokenizer_dir": str(Path(model_repository)
+                                                           / "pair_tokenizer"),
                                  "port": gateway_port or 0, **settings}
         self.log_dir = log_dir
         self.gateway: GatewayProcess | None = None

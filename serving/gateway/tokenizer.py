@@ -1,12 +1,18 @@
-"""The student's tokenizer in the gateway: item texts -> the ``encoder`` model's token ids.
+"""The served tokenizers in the gateway: item texts -> the ``encoder`` model's token ids, and
+(keyphrase, item text) pairs -> the ``cross_encoder`` model's.
 
 With ``KPDISTILL_GATEWAY_TOKENIZE=gateway`` the gateway tokenizes (the Rust ``tokenizers``
-library, the same ``tokenizer.json`` the served ``tokenizer`` model reads) and calls Triton's
-``encoder`` on ``input_ids`` / ``attention_mask``, skipping the ``embed_text`` ensemble and its
-Python-backend tokenizer hop. The settings match the served tokenizer (``tokenizer/1/
-tokenization.py`` in the model repository): truncation to the served ``max_length`` (read from
-Triton, so both paths cut at the same token), padding with the tokenizer's pad token to the
-longest text of the call. A test checks both give the same ids and the same embeddings.
+library, the same ``tokenizer.json`` the served ``tokenizer`` and ``pair_tokenizer`` models
+read) and calls Triton's ``encoder`` on ``input_ids`` / ``attention_mask`` and its
+``cross_encoder`` on ``input_ids`` / ``attention_mask`` / ``token_type_ids``, skipping the
+``embed_text`` and ``score_pairs`` ensembles and their Python-backend tokenizer hop. The
+settings match the served tokenizers (``tokenizer/1/tokenization.py`` in the model repository):
+truncation to the served ``max_length`` (read from Triton, so both paths cut at the same token)
+with the ``longest_first`` strategy (a pair loses tokens from its longer side first), pairs in
+the served ``pair_order`` (``keyphrase_first``: ``[CLS] keyphrase [SEP] item [SEP]``), padding
+with the tokenizer's pad token to the longest text or pair of the request, never to
+``max_length``. Tests check both paths give the same ids, embeddings, scores and dimension
+estimates.
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ class TokenizerNotFound(FileNotFoundError):
     """No tokenizer files where the setting points."""
 
 
-def resolve_tokenizer_dir(path: Path | str) -> Path:
+def resolve_tokenizer_dir(path: Path | str, setting: str = "TOKENIZER_DIR",
+                          model: str = "tokenizer") -> Path:
     """The folder holding ``tokenizer.json``: ``path`` itself, or, for a Triton model folder
-    (``<repository>/tokenizer``), its newest numeric version's ``tokenizer/``."""
+    (``<repository>/tokenizer`` or ``<repository>/pair_tokenizer``), its newest numeric
+    version's ``tokenizer/``. ``setting`` and ``model`` name what to fix in the error."""
     path = Path(path)
     if (path / TOKENIZER_FILE).is_file():
         return path
@@ -38,7 +46,7 @@ def resolve_tokenizer_dir(path: Path | str) -> Path:
             return version / "tokenizer"
     raise TokenizerNotFound(
         f"no {TOKENIZER_FILE} in {path} nor in a numeric version's tokenizer/ below it: point "
-        "KPDISTILL_GATEWAY_TOKENIZER_DIR at the served tokenizer model (<repository>/tokenizer)"
+        f"KPDISTILL_GATEWAY_{setting} at the served {model} model (<repository>/{model})"
         " or set KPDISTILL_GATEWAY_TOKENIZE=triton")
 
 
@@ -55,6 +63,16 @@ def _pad_token(folder: Path, tokenizer: Tokenizer) -> tuple[str, int]:
     return pad, pad_id
 
 
+def _served_tokenizer(folder: Path, max_length: int) -> Tokenizer:
+    """``folder``'s tokenizer set up as the served one: cut at ``max_length`` (longest side of
+    a pair first), padded with its pad token to the longest row of a call."""
+    tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+    tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
+    pad, pad_id = _pad_token(folder, tokenizer)
+    tokenizer.enable_padding(pad_id=pad_id, pad_token=pad)
+    return tokenizer
+
+
 class ItemTokenizer:
     """Texts -> ``input_ids`` and ``attention_mask`` of shape ``[texts, longest]``."""
 
@@ -63,10 +81,7 @@ class ItemTokenizer:
             raise ValueError(f"max_length must be >= 1, got {max_length}")
         self.folder = resolve_tokenizer_dir(folder)
         self.max_length = max_length
-        self.tokenizer = Tokenizer.from_file(str(self.folder / TOKENIZER_FILE))
-        self.tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
-        pad, pad_id = _pad_token(self.folder, self.tokenizer)
-        self.tokenizer.enable_padding(pad_id=pad_id, pad_token=pad)
+        self.tokenizer = _served_tokenizer(self.folder, max_length)
         self.dtype = np.dtype(id_dtype)
 
     def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
@@ -77,3 +92,45 @@ class ItemTokenizer:
         return {"input_ids": np.array([e.ids for e in encodings], dtype=self.dtype),
                 "attention_mask": np.array([e.attention_mask for e in encodings],
                                            dtype=self.dtype)}
+
+
+PAIR_ORDERS = ("keyphrase_first", "item_first")
+PAIR_TENSORS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class PairTokenizer:
+    """(keyphrase, item text) pairs -> the cross-encoder's ``inputs`` (of ``input_ids``,
+    ``attention_mask``, ``token_type_ids``), each of shape ``[pairs, longest]``: what the served
+    ``pair_tokenizer`` gives for the same pairs, ``max_length`` and ``pair_order``."""
+
+    def __init__(self, folder: Path | str, max_length: int, id_dtype: str = "int64",
+                 pair_order: str = "keyphrase_first", inputs: Sequence[str] = PAIR_TENSORS):
+        if max_length < 1:
+            raise ValueError(f"max_length must be >= 1, got {max_length}")
+        if pair_order not in PAIR_ORDERS:
+            raise ValueError(f"pair_order must be one of {PAIR_ORDERS}, got {pair_order!r}")
+        unknown = [name for name in inputs if name not in PAIR_TENSORS]
+        if unknown or not {"input_ids", "attention_mask"} <= set(inputs):
+            raise ValueError(f"the cross-encoder's inputs {list(inputs)} are not input_ids and "
+                             f"attention_mask (and token_type_ids): cannot feed it token ids")
+        self.folder = resolve_tokenizer_dir(folder, "PAIR_TOKENIZER_DIR", "pair_tokenizer")
+        self.max_length = max_length
+        self.pair_order = pair_order
+        self.inputs = tuple(inputs)
+        self.tokenizer = _served_tokenizer(self.folder, max_length)
+        self.dtype = np.dtype(id_dtype)
+
+    def encode(self, keyphrases: Sequence[str],
+               item_texts: Sequence[str]) -> dict[str, np.ndarray]:
+        if len(keyphrases) != len(item_texts):
+            raise ValueError(f"{len(keyphrases)} keyphrases but {len(item_texts)} item texts")
+        if not keyphrases:
+            raise ValueError("no pairs to tokenize")
+        pairs = list(zip(keyphrases, item_texts, strict=True) if self.pair_order ==
+                     "keyphrase_first" else zip(item_texts, keyphrases, strict=True))
+        encodings = (self.tokenizer.encode_batch(pairs) if len(pairs) > 1
+                     else [self.tokenizer.encode(*pairs[0])])
+        fields = {"input_ids": "ids", "attention_mask": "attention_mask",
+                  "token_type_ids": "type_ids"}
+        return {name: np.array([getattr(e, fields[name]) for e in encodings], dtype=self.dtype)
+                for name in self.inputs}

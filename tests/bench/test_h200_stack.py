@@ -78,6 +78,14 @@ def test_the_torch_repository_is_built_without_onnx(tmp_path):
     rows = served_runner_rows(repo / "encoder" / "1" / "model.pt", tokens, [4], "cpu")
     assert [r["mode"] for r in rows] == ["served runner, numpy in/out, eager"]  # no CUDA here
     assert rows[0]["seq_per_s_numpy_roundtrip"] > 0
+    # the bench's gateway tokenizes item texts and re-rank pairs with this repository's files
+    from serving.gateway.tokenizer import ItemTokenizer, PairTokenizer
+    settings = h200_stack.gateway_tokenizers(repo)
+    assert settings["tokenize"] == "gateway"
+    assert ItemTokenizer(settings["tokenizer_dir"], 16).folder.parent.parent.name == "tokenizer"
+    pair = PairTokenizer(settings["pair_tokenizer_dir"], 16)
+    assert pair.folder.parent.parent.name == "pair_tokenizer"
+    assert pair.encode(["mug"], ["cup"])["input_ids"].shape == (1, 5)
 
 
 class _Fake(pb_grpc.KeyphraseRecommenderServicer):

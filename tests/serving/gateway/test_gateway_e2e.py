@@ -22,6 +22,7 @@ from components.indexing.encoders import TritonEncoder
 from serving.gateway.stack import GatewayProcess
 from serving.proto.kpdistill.v1 import recommender_pb2 as pb
 from serving.proto.kpdistill.v1 import recommender_pb2_grpc as pb_grpc
+from tests.pair_parity import real_pairs, score_both_ways
 
 pytestmark = pytest.mark.slow
 
@@ -101,15 +102,30 @@ def test_rerank_filter_and_batch_through_the_real_models(gateway):
     assert all(len(r.keyphrases) == 3 for r in batch.responses)
 
 
-def test_rerank_returns_the_cross_encoders_dimension_estimates(gateway, heads_cross_encoder):
-    """Re-ranked: every keyphrase carries the served heads' estimates, the torch model's own;
+def _inferences(url: str) -> dict[str, int]:
+    import tritonclient.grpc as grpcclient
+
+    with grpcclient.InferenceServerClient(url) as client:
+        return {m: sum(s.inference_count for s in client.get_inference_statistics(m).model_stats)
+                for m in ("pair_tokenizer", "cross_encoder", "score_pairs")}
+
+
+def test_rerank_returns_the_cross_encoders_dimension_estimates(gateway, triton,
+                                                               heads_cross_encoder):
+    """Re-ranked: every keyphrase carries the served heads' estimates, the torch model's own,
+    the pairs tokenized by the gateway (``cross_encoder`` called, ``pair_tokenizer`` not);
     not re-ranked: none."""
     from components.contracts import item_text
     from components.models.cross_encoder import CrossEncoderScorer
 
     options = pb.RecommendOptions(rerank=True, rerank_candidates=8, keep_near_duplicates=True)
+    before = _inferences(triton["server"].grpc_url)
     reranked = gateway.Recommend(pb.RecommendRequest(item=WINE, k=4, options=options),
                                  timeout=30)
+    after = _inferences(triton["server"].grpc_url)
+    assert after["cross_encoder"] - before["cross_encoder"] == 8
+    assert after["pair_tokenizer"] == before["pair_tokenizer"]
+    assert after["score_pairs"] == before["score_pairs"]
     assert len(reranked.keyphrases) == 4
     served = np.array([[[d.match, d.mismatch, d.not_mentioned] for d in kp.dimensions]
                        for kp in reranked.keyphrases])
@@ -124,6 +140,24 @@ def test_rerank_returns_the_cross_encoders_dimension_estimates(gateway, heads_cr
 
     plain = gateway.Recommend(pb.RecommendRequest(item=WINE, k=4), timeout=30)
     assert plain.keyphrases and all(len(kp.dimensions) == 0 for kp in plain.keyphrases)
+
+
+def test_gateway_tokenized_pairs_give_score_pairs_scores_and_estimates(int8_repository,
+                                                                        triton):
+    """Re-ranking with TOKENIZE=gateway (pairs tokenized here, ``cross_encoder`` on ids)
+    against TOKENIZE=triton (strings to ``score_pairs``) on the served cross-encoder with
+    dimension heads: the same scores and the same estimates on real ESCI pairs, some cut at the
+    cap. (The gateway above re-ranks the first way: its pair tokenizer is the repository's,
+    beside TOKENIZER_DIR.)"""
+    keyphrases, texts = real_pairs()
+    cap, cut, ((ids_scores, ids_heads, ids_dims), (text_scores, text_heads, text_dims)) = \
+        score_both_ways(triton["server"].grpc_url, str(int8_repository / "pair_tokenizer"),
+                        keyphrases, texts)
+    assert cap == 64 and cut > 0 and ids_scores.shape == (6 + 48,)
+    assert ids_dims == text_dims == tuple(JUDGE_DIMENSIONS)
+    assert ids_heads.shape == (6 + 48, len(JUDGE_DIMENSIONS), 3)
+    np.testing.assert_allclose(ids_scores, text_scores, atol=1e-5)
+    np.testing.assert_allclose(ids_heads, text_heads, atol=1e-5)
 
 
 @pytest.mark.parametrize("request_, code, message", [

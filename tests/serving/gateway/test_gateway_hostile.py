@@ -158,9 +158,20 @@ def test_rerank_pairs_per_call_are_limited(hashed_index):
 
 # --- the real Triton client against a fake Triton server ----------------------------------------
 
-async def _with_fake_triton(index, fake, check, **settings):
+def _pair_tokenizer_dir(path: str) -> str | None:
+    """Re-ranking pairs tokenized in the ``gateway`` (MiniLM's files: the stand-in
+    cross-encoder's) or sent as strings to ``triton``'s score_pairs."""
+    if path == "triton":
+        return None
+    from components.export.graphs import backbone_dir
+    from components.models.pretrained import minilm_path
+    return str(backbone_dir(minilm_path()))
+
+
+async def _with_fake_triton(index, fake, check, pairs: str = "triton", **settings):
     server, url = await start_fake_triton(fake)
-    models = TritonModelClient(url, max_batch=settings.pop("triton_max_batch", 256))
+    models = TritonModelClient(url, max_batch=settings.pop("triton_max_batch", 256),
+                               pair_tokenizer_dir=_pair_tokenizer_dir(pairs))
     try:
         async with gateway(index, models, triton_url=url, **settings) as (_, _, stub):
             await check(stub)
@@ -168,7 +179,8 @@ async def _with_fake_triton(index, fake, check, **settings):
         await server.stop(0)
 
 
-def test_rerank_beyond_tritons_max_batch_is_split_into_accepted_requests(hashed_index):
+@pytest.mark.parametrize("pairs", ["triton", "gateway"])
+def test_rerank_beyond_tritons_max_batch_is_split_into_accepted_requests(hashed_index, pairs):
     fake = FakeTriton(max_batch_size=8, dim=32)
     items = [pb.RecommendRequest(item=pb.Item(item_id=str(i), title=f"red wine glasses {i}"),
                                  k=3, options=pb.RecommendOptions(rerank=True,
@@ -180,18 +192,22 @@ def test_rerank_beyond_tritons_max_batch_is_split_into_accepted_requests(hashed_
         assert [r.item_id for r in answer.responses] == [str(i) for i in range(6)]
         assert all(k.HasField("cross_encoder_score") for r in answer.responses
                    for k in r.keyphrases)
-        scored = [n for model, n in fake.batches if model == "score_pairs"]
+        model = "score_pairs" if pairs == "triton" else "cross_encoder"
+        assert {m for m, _ in fake.batches} == {"embed_text", model}
+        scored = [n for m, n in fake.batches if m == model]
         assert sum(scored) == 60 and max(scored) <= 8
         assert max(n for _, n in fake.batches) <= 8
         assert fake.timeouts_us and all(0 < t <= 10_000_000 for t in fake.timeouts_us)
-    asyncio.run(_with_fake_triton(hashed_index, fake, check))
+    asyncio.run(_with_fake_triton(hashed_index, fake, check, pairs))
 
 
+@pytest.mark.parametrize("pairs", ["triton", "gateway"])
 @pytest.mark.parametrize("dimensions", [("type", "brand"), ()])
 def test_dimension_estimates_come_back_when_the_served_model_declares_them(hashed_index,
-                                                                          dimensions):
-    """The real Triton client asks for ``dimensions`` only where score_pairs' config declares
-    it, and keeps each pair's row across split requests; without it the field stays empty."""
+                                                                          dimensions, pairs):
+    """The real Triton client asks for ``dimensions`` only where the config of the model it
+    calls (score_pairs, or cross_encoder on ids the gateway made) declares it, and keeps each
+    pair's row across split requests; without it the field stays empty."""
     fake = FakeTriton(max_batch_size=4, dim=32, dimensions=dimensions)
     request = pb.RecommendRequest(item=WINE, k=3, options=pb.RecommendOptions(
         rerank=True, rerank_candidates=10))
@@ -206,7 +222,8 @@ def test_dimension_estimates_come_back_when_the_served_model_declares_them(hashe
                 assert d.mismatch == pytest.approx(1 - kp.cross_encoder_score)
         plain = await stub.Recommend(pb.RecommendRequest(item=WINE, k=3), timeout=10)
         assert all(len(kp.dimensions) == 0 for kp in plain.keyphrases)
-    asyncio.run(_with_fake_triton(hashed_index, fake, check))
+    asyncio.run(_with_fake_triton(hashed_index, fake, check, pairs))
+    assert "cross_encoder" in {m for m, _ in fake.batches} or pairs == "triton"
 
 
 @pytest.mark.parametrize("status, message, code", [

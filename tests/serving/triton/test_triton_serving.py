@@ -13,6 +13,7 @@ from tritonclient.utils import InferenceServerException
 
 from components.export.parity import parity_texts
 from components.export.standin import standin_cross_encoder, standin_student
+from tests.pair_parity import real_pairs, score_both_ways
 
 pytestmark = pytest.mark.slow
 CLIENTS = {"grpc": (grpcclient, "grpc_url"), "http": (httpclient, "http_url")}
@@ -156,6 +157,20 @@ def test_gateway_tokenized_ids_give_embed_texts_embeddings_on_real_items(triton,
     np.testing.assert_allclose(ids_batch, text_batch, atol=1e-5)
 
 
+def test_gateway_tokenized_pairs_give_score_pairs_scores_on_real_pairs(triton,
+                                                                       model_repository):
+    """Re-ranking with TOKENIZE=gateway against TOKENIZE=triton: the same scores from the real
+    exported cross-encoder (no dimension heads here: none either way; with heads:
+    tests/serving/gateway/test_gateway_e2e.py), some pairs cut at the served cap."""
+    keyphrases, texts = real_pairs()
+    cap, cut, ((ids_scores, ids_heads, ids_dims), (text_scores, text_heads, text_dims)) = \
+        score_both_ways(triton.grpc_url, str(model_repository / "pair_tokenizer"), keyphrases,
+                        texts)
+    assert cap == 64 and cut > 0 and ids_scores.shape == (6 + 48,)
+    np.testing.assert_allclose(ids_scores, text_scores, atol=1e-5)
+    assert ids_dims == text_dims == () and ids_heads is None and text_heads is None
+
+
 def test_invalid_utf8_text_is_an_error_for_that_request_only(triton):
     _, client = client_for(triton, "grpc")
     bad = grpcclient.InferInput("TEXT", [1, 1], "BYTES")
@@ -171,3 +186,21 @@ def test_all_models_ready_and_warm(triton):
     for name in ("tokenizer", "encoder", "embed_text", "pair_tokenizer", "cross_encoder",
                  "score_pairs"):
         assert client.is_model_ready(name), name
+
+
+def test_the_rerank_ab_bench_runs_both_paths_on_real_pairs(triton, model_repository):
+    """bench.serving.rerank_ab's plumbing on the shared tritonserver fixture (its timings are the bench's)."""
+    import asyncio
+
+    from bench.serving.rerank_ab import measure
+
+    out = asyncio.run(measure(triton.grpc_url, model_repository, [8], calls=3, rounds=2,
+                              triton_pid=triton.process.pid))
+    assert set(out["pairs"][8]) == {"load_average", "gateway", "triton"}
+    for path in ("gateway", "triton"):
+        row = out["pairs"][8][path]
+        assert row["calls"] == 6 and 0 < row["p50_ms"] <= row["p99_ms"]
+        assert row["triton_cpu_ms_per_call"] > 0 and row["client_cpu_ms_per_call"] >= 0
+        models = row["triton_models_ms_per_call"]
+        assert models["cross_encoder"]["requests_per_call"] > 0
+        assert (models["pair_tokenizer"]["requests_per_call"] > 0) == (path == "triton")
