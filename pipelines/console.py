@@ -180,6 +180,7 @@ class Step:
     started: float
     seconds: float = 0.0
     cpu_started: float = 0.0
+    attributed_started: float = 0.0  # CPU seconds given to other steps' end lines by then
     cpu_seconds: float | None = None
     load: float | None = None
     status: str = "RUNNING"
@@ -207,6 +208,10 @@ class StepConsole:
     _saved: TextIO | None = None
     _pipeline: str = ""
     _entered: float = 0.0
+    # CPU seconds already given to ended steps: shards of one ParallelFor step run side by
+    # side, and a process's children's CPU counts only once they are reaped, so a shard that
+    # ends second would otherwise also count the first one's
+    _attributed: float = 0.0
     _kfp_logging: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     # --- the context: swap sys.stdout -------------------------------------------------
@@ -309,7 +314,8 @@ class StepConsole:
         if self._log:
             self._log.close()
             self._log = None
-        self.steps.append(Step(task, time.perf_counter(), cpu_started=children_cpu_seconds()))
+        self.steps.append(Step(task, time.perf_counter(), cpu_started=children_cpu_seconds(),
+                               attributed_started=self._attributed))
         if not self.verbose:
             self._say(f"{time.strftime('%H:%M:%S')}  {task:<22} started")
 
@@ -323,7 +329,9 @@ class StepConsole:
         if step is None:
             return
         step.seconds = time.perf_counter() - step.started
-        step.cpu_seconds = children_cpu_seconds() - step.cpu_started
+        step.cpu_seconds = max(children_cpu_seconds() - step.cpu_started
+                               - (self._attributed - step.attributed_started), 0.0)
+        self._attributed += step.cpu_seconds
         step.load = load_average()
         step.status = status
         if self.run_dir is not None and (task_dir := self._task_dir(step)) is not None:

@@ -106,6 +106,28 @@ def test_the_end_line_gives_the_steps_cpu_seconds_and_the_load(tmp_path):
     assert "evaluate" in lines[1] and "(CPU " in lines[1], lines[1]
 
 
+def test_two_shards_side_by_side_each_get_their_own_cpu_seconds(tmp_path):
+    """Shard A starts, shard B starts, A's process is reaped and A ends, then B's: B's end line
+    counts B's CPU alone, not A's too (children's CPU is only counted once reaped)."""
+    import subprocess
+
+    run = tmp_path / "kpdistill-2026-01-01-00-00-00-000000"
+    burn = ("import time\nend = time.process_time() + {}\n"
+            "while time.process_time() < end: pass")
+    with StepConsole(tmp_path, terminal=io.StringIO()) as console:
+        print("Running pipeline: 'kpdistill'")
+        run.mkdir()
+        print("04:00:00.000 - INFO - Executing task 'judge-pairs'")
+        print("04:00:00.001 - INFO - Executing task 'judge-pairs'")
+        subprocess.run([sys.executable, "-c", burn.format(0.8)], check=True)  # shard A
+        print("04:00:01.000 - INFO - Task 'judge-pairs' finished with status SUCCESS")
+        subprocess.run([sys.executable, "-c", burn.format(0.3)], check=True)  # shard B
+        print("04:00:02.000 - INFO - Task 'judge-pairs' finished with status SUCCESS")
+    first, second = console.steps
+    assert 0.8 <= first.cpu_seconds < 3, first
+    assert 0.3 <= second.cpu_seconds < 0.8, second  # not A's 0.8 s as well
+
+
 def test_shards_printing_from_threads_at_once_lose_no_end_line(tmp_path):
     """kfp.local runs a ParallelFor's shards on threads that print to the console together."""
     import threading
