@@ -90,15 +90,22 @@ def served_runner_rows(traced: Path, tokens: dict, batches: list[int],
     from components.export.templates import encoding_module
 
     enc = encoding_module()
-    rows = []
+    rows, reference = [], None
+    check = {k: v[:37] for k, v in tokens.items()}  # an odd batch: padded to its bucket
     for graphs in ((False, True) if device.startswith("cuda") else (False,)):
         runner = enc.TorchRunner(traced, ["input_ids", "attention_mask"], device,
                                  cuda_graphs=graphs)
+        out = runner(check)
+        if reference is None:
+            reference = out
+        cosine = float(np.min(np.sum(out * reference, axis=1)
+                              / np.linalg.norm(out, axis=1) / np.linalg.norm(reference, axis=1)))
         for batch in batches:
             rate = time_batches(runner, tokens, batch)
             rows.append({"batch": batch, "mode": "served runner, numpy in/out"
                          + (", CUDA graphs" if graphs else ", eager"),
                          "seq_per_s_numpy_roundtrip": round(rate),
+                         "min_cosine_vs_eager_37_rows": round(cosine, 6),
                          **({"graph_error": runner.graph_error} if runner.graph_error else {})})
             print("torch direct", rows[-1], flush=True)
         del runner
