@@ -218,7 +218,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--compile-batches", type=int, nargs="*", default=[1024])
     p.add_argument("--encoder-points", default="256x4,1024x2,1024x8",
                    help="perf_analyzer points of encoder: BATCHxCONCURRENCY, comma-separated")
-    p.add_argument("--embed-points", default="64x16,256x8")
+    p.add_argument("--long-seq-len", type=int, default=128,
+                   help="the encoder again at this length (the item texts' cap) for "
+                        "--encoder-long-points, to compare with embed_text on item texts")
+    p.add_argument("--encoder-long-points", default="256x8",
+                   help="perf_analyzer points of encoder at --long-seq-len ('' for none)")
+    p.add_argument("--embed-points", default="64x16,256x8",
+                   help="perf_analyzer points of embed_text, on titles and on item texts")
     p.add_argument("--interval-ms", type=int, default=1500)
     p.add_argument("--concurrency", default="1,8,32,64")
     p.add_argument("--rerank-concurrency", default="1,8,32")
@@ -236,6 +242,44 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="stop starting new measurements after this many seconds")
     p.add_argument("--command", default=None, help="command recorded with the results")
     return p.parse_args(argv)
+
+
+def perf_points(args, texts: list[str], repo: Path, work: Path) -> list[tuple]:
+    """(model, points spec, perf_analyzer input file, what each row records) in sweep order:
+    ``encoder`` on ids at ``--seq-len`` and at ``--long-seq-len``, ``embed_text`` on titles
+    (short strings) and on the full item texts (at the tokenizer's 128-token cap)."""
+    tokenizer = repo / "tokenizer" / "1" / "tokenizer"
+    data = perf.token_data(texts, tokenizer, work, args.seq_len)
+    long_ids = perf.write_token_data(
+        work / "tokens-long.json", perf.tokenize_fixed(texts, tokenizer, args.long_seq_len),
+        args.long_seq_len)
+    titles = perf.item_titles(len(texts))
+    title_tokens = perf.tokenize_fixed(titles, tokenizer, 128)["attention_mask"].sum(1)
+    text_tokens = perf.tokenize_fixed(texts, tokenizer, 128)["attention_mask"].sum(1)
+    return [
+        ("encoder", args.encoder_points, data["encoder"], {"seq_len": args.seq_len}),
+        ("encoder", args.encoder_long_points, long_ids, {"seq_len": args.long_seq_len}),
+        ("embed_text", args.embed_points,
+         perf.write_text_data(work / "titles.json", titles),
+         {"input": "titles", "mean_tokens": round(float(title_tokens.mean()), 1)}),
+        ("embed_text", args.embed_points, data["embed_text"],
+         {"input": "item texts", "mean_tokens": round(float(text_tokens.mean()), 1)})]
+
+
+def embed_comparison(served: dict, long_seq_len: int) -> dict:
+    """Best ``embed_text`` rates per input, and item texts against ``encoder`` at the same
+    length: near 1 means the encoder's compute, not tokenization, bounds ``embed_text``."""
+    def best(rows):
+        return max((r["infer_per_s"] for r in rows), default=0.0)
+    titles = best(r for r in served["embed_text"] if r.get("input") == "titles")
+    items = best(r for r in served["embed_text"] if r.get("input") == "item texts")
+    long = best(r for r in served["encoder"] if r.get("seq_len") == long_seq_len)
+    return {"best_served_embed_text_seq_per_s": max(titles, items),
+            "best_served_embed_text_titles_seq_per_s": titles,
+            "best_served_embed_text_item_texts_seq_per_s": items,
+            f"best_served_encoder_len{long_seq_len}_seq_per_s": long,
+            "embed_text_item_texts_over_encoder_same_length":
+                round(items / long, 3) if long else None}
 
 
 def points(spec: str) -> list[tuple[int, int]]:
@@ -280,7 +324,9 @@ def main(argv: list[str] | None = None) -> None:
                   f"max_batch_size {args.max_batch_size}, dynamic batching (preferred "
                   f"{list(preferred)}, 0.5 ms queue delay); tokenizer "
                   f"{args.tokenizer_instances} instances, max {config.max_seq_length} tokens",
-        "input": f"512 real ESCI item texts; encoder: their token ids at length {args.seq_len}",
+        "input": f"512 real ESCI items; encoder: their texts' token ids at length "
+                 f"{args.seq_len} and {args.long_seq_len}; embed_text: their titles, and "
+                 f"their full texts (title, bullets, description: 128-token cap)",
     }
     texts = perf.item_texts(512)
     tokens = perf.tokenize_fixed(texts, args.student, args.seq_len)
@@ -294,30 +340,29 @@ def main(argv: list[str] | None = None) -> None:
         server.wait_ready(240)
         print(f"triton ready after {time.monotonic() - started:.1f} s", flush=True)
         env = perf.perf_environment(args.perf_analyzer, args.extra_lib)
-        data = perf.token_data(texts, repo / "tokenizer" / "1" / "tokenizer", work,
-                               args.seq_len)
         served, skipped = {"encoder": [], "embed_text": []}, []
-        for model, spec in (("encoder", args.encoder_points), ("embed_text", args.embed_points)):
+        for model, spec, data, extra in perf_points(args, texts, repo, work):
             for batch, concurrency in points(spec):
                 if left() < 60:
-                    skipped.append(f"{model} b{batch} c{concurrency}: out of time")
+                    skipped.append(f"{model} {extra} b{batch} c{concurrency}: out of time")
                     continue
-                rows, bad = perf.sweep(args.perf_analyzer, env, server.grpc_url, [model], data,
-                                       [batch], [concurrency], args.interval_ms, work, 50, KEY)
-                served[model] += rows[model]
+                rows, bad = perf.sweep(args.perf_analyzer, env, server.grpc_url, [model],
+                                       {model: data}, [batch], [concurrency], args.interval_ms,
+                                       work, 50, KEY)
+                served[model] += [{**row, **extra} for row in rows[model]]
                 skipped += bad
         cfg = json.loads((args.student / "config.json").read_text())
         flops = flops_per_sequence(cfg["hidden_size"], cfg["intermediate_size"],
                                    cfg["num_hidden_layers"], args.seq_len)
         bound = args.peak_tflops * 1e12 / flops
-        best_served = max((p["infer_per_s"] for p in served["encoder"]), default=0.0)
+        best_served = max((p["infer_per_s"] for p in served["encoder"]
+                           if p["seq_len"] == args.seq_len), default=0.0)
         best_direct = max(r.get("seq_per_s_gpu_resident", 0) for r in direct)
         comparison = {
             "device": device_name, "seq_len": args.seq_len, "flops_per_sequence": flops,
             "peak_tflops_dense_bf16_spec": args.peak_tflops, "flop_bound_seq_per_s": round(bound),
             "best_served_encoder_seq_per_s": best_served,
-            "best_served_embed_text_seq_per_s": max(
-                (p["infer_per_s"] for p in served["embed_text"]), default=0.0),
+            **embed_comparison(served, args.long_seq_len),
             "best_torch_direct_seq_per_s": best_direct,
             "served_over_direct": round(best_served / best_direct, 3) if best_direct else None,
             "served_over_flop_bound": round(best_served / bound, 4),

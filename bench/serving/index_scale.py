@@ -131,6 +131,10 @@ def run(args: argparse.Namespace) -> dict:
     rows: list[dict] = []
     timings["exact_s"] = 0.0
 
+    def partial(measured: list[dict]) -> None:
+        if args.partial_writes:
+            write_results(assemble(args, measured, universe, len(queries), timings), args.out)
+
     def exact(q: np.ndarray, size: int) -> np.ndarray:
         t0 = time.perf_counter()
         out = exact_top_k(q, vectors[:size], 10)
@@ -156,6 +160,7 @@ def run(args: argparse.Namespace) -> dict:
                         queries, exact(queries, size), grid, budget,
                         insert_rate=SERVER_INSERT_ROWS_S, index_timeout_s=args.index_timeout_s,
                         insert_threads=args.insert_threads)
+                    partial(rows)
             finally:
                 client.close()
         lite_queries = queries[:args.lite_queries]
@@ -171,7 +176,16 @@ def run(args: argparse.Namespace) -> dict:
                 client.close()
                 release_lite(lite_uri)
                 shutil.rmtree(lite_uri, ignore_errors=True)
+            partial(rows)
     timings["total_s"] = round(time.perf_counter() - started, 1)
+    return assemble(args, rows, universe, len(queries), timings)
+
+
+def assemble(args: argparse.Namespace, rows: list[dict], universe: Universe, n_queries: int,
+             timings: dict) -> dict:
+    """The results of the rows measured so far (written after each backend and size, so a run
+    cut short keeps what it measured)."""
+    sizes, lite_sizes = _ints(args.sizes), _ints(args.lite_sizes)
     largest = choose(rows, server_backend()) if sizes else choose(rows, lite_backend())
     if largest is not None and sizes:
         lite = choose(rows, lite_backend())
@@ -186,8 +200,8 @@ def run(args: argparse.Namespace) -> dict:
                       "grid": {"hnsw_ef": _ints(args.hnsw_ef), "ivf_nprobe": _ints(args.ivf_nprobe),
                                "ivf_nlist": {str(s): args.ivf_nlist or ivf_nlist(s)
                                              for s in sizes},
-                               "lite_ef": _ints(args.lite_ef), "queries": len(queries),
-                               "lite_queries": len(lite_queries),
+                               "lite_ef": _ints(args.lite_ef), "queries": n_queries,
+                               "lite_queries": min(args.lite_queries, n_queries),
                                "budget_s": args.budget_s,
                                "insert_threads": args.insert_threads,
                                "index_timeout_s": args.index_timeout_s},
@@ -353,6 +367,8 @@ def parser() -> argparse.ArgumentParser:
                    "folder, removed)")
     p.add_argument("--out", type=Path, default=Path("docs/results"))
     p.add_argument("--command", help="the command recorded with the results")
+    p.add_argument("--no-partial-writes", dest="partial_writes", action="store_false",
+                   help="write the results only at the end (default: after each size too)")
     return p
 
 
