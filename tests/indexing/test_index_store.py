@@ -79,3 +79,21 @@ def test_keyphrase_records_carry_categories():
 
     got = keyphrase_records([Keyphrase("esci:1", "Lamp", "lamp", "esci")], {"esci:1": "Home"})
     assert got[0].category == "Home" and got[0].normalized == "lamp"
+
+
+def test_handled_milvus_errors_are_not_logged_as_errors_but_others_still_are(lite_config, caplog):
+    """Asking for the alias before the first publish fails inside pymilvus, which logs an ERROR
+    with a traceback; the store handles that answer (None), so nothing is logged as an error.
+    A failure the store does not handle is still logged by pymilvus."""
+    from pymilvus.exceptions import MilvusException
+
+    store = KeyphraseStore(lite_config)
+    try:
+        with caplog.at_level("ERROR", logger="pymilvus"):
+            assert store.live_collection() is None
+        assert not [r for r in caplog.records if r.levelname == "ERROR"]
+        with caplog.at_level("ERROR", logger="pymilvus"), pytest.raises(MilvusException):
+            store.client.describe_alias("not_there")
+        assert [r for r in caplog.records if r.name == "pymilvus.decorators"]
+    finally:
+        store.close()
