@@ -238,6 +238,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "gateway worker processes on the one port (KPDISTILL_GATEWAY_WORKERS); more than 1 "
         "serves the index from a Milvus standalone server (the `milvus` package), since a "
         "Milvus Lite file opens in one process only"))
+    p.add_argument("--pad-to-multiple-of", type=int, default=128, help=(
+        "the gateway's PAD_TO_MULTIPLE_OF: token ids padded to a multiple of this, so Triton's "
+        "dynamic batcher can merge requests (equal shapes); the torch runner trims the padding "
+        "(0: each request to its longest row)"))
     p.add_argument("--budget-s", type=float, default=1e9,
                    help="stop starting new measurements after this many seconds")
     p.add_argument("--command", default=None, help="command recorded with the results")
@@ -403,7 +407,8 @@ def gateway_sweep(args, repo: Path, server, work: Path, section: dict, left) -> 
     plain = [pb.RecommendRequest(item=item_message(i), k=10) for i in items]
     reranked = [pb.RecommendRequest(item=item_message(i), k=10, options=pb.RecommendOptions(
         rerank=True, rerank_candidates=args.rerank_candidates)) for i in items]
-    settings = {"max_inflight_rows": 65536, "triton_max_batch": 256, "metrics_port": -1}
+    settings = {"max_inflight_rows": 65536, "triton_max_batch": 256, "metrics_port": -1,
+                "pad_to_multiple_of": args.pad_to_multiple_of}
     section.update({
         "setup": f"gateway: {workers} process{'es' * (workers > 1)} on one port "
                  f"(TOKENIZE=gateway: item texts and re-rank pairs tokenized in the gateway, "

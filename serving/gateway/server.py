@@ -68,7 +68,8 @@ class GatewayServer:
             settings.triton_max_batch, encoder_model=settings.encoder_model,
             tokenizer_dir=settings.tokenizer_dir if here else None,
             pair_tokenizer_dir=settings.pair_tokenizer_path if here else None,
-            cross_encoder_model=settings.cross_encoder_model)
+            cross_encoder_model=settings.cross_encoder_model,
+            pad_to_multiple_of=settings.pad_to_multiple_of)
         self.searcher = searcher or searcher_for(settings)
         self.service = RecommendationService(self.models, self.searcher, settings,
                                              self.metrics.observe_stage)

@@ -68,6 +68,12 @@ class GatewaySettings(BaseSettings):
         " Same embeddings and scores; `gateway` saves a Python-backend hop per call"
         " (docs/results/gateway.md). A tokenizer folder that cannot be read keeps the"
         " gateway NOT_SERVING with the reason logged from start-up, never a silent fallback"))
+    pad_to_multiple_of: int = Field(0, ge=0, le=4096, description=(
+        "TOKENIZE=gateway: each request's token ids are padded to its longest row (0) or on"
+        " up to the next multiple of this. Triton's dynamic batcher merges only requests of"
+        " equal shape, so a served encoder that trims padding itself (the python-torch runner"
+        " on a GPU) batches best with the served max_length here (one shape); ONNX Runtime"
+        " computes every padded position, so the CPU default is 0"))
     encoder_model: str = Field(ENCODER_MODEL, description=(
         "Triton model that embeds token ids (TOKENIZE=gateway)"))
     cross_encoder_model: str = Field(CROSS_ENCODER_MODEL, description=(

@@ -63,25 +63,32 @@ def _pad_token(folder: Path, tokenizer: Tokenizer) -> tuple[str, int]:
     return pad, pad_id
 
 
-def _served_tokenizer(folder: Path, max_length: int) -> Tokenizer:
+def _served_tokenizer(folder: Path, max_length: int, pad_to_multiple_of: int = 0) -> Tokenizer:
     """``folder``'s tokenizer set up as the served one: cut at ``max_length`` (longest side of
-    a pair first), padded with its pad token to the longest row of a call."""
+    a pair first), padded with its pad token to the longest row of a call, or on up to the next
+    multiple of ``pad_to_multiple_of`` (0: not)."""
+    if pad_to_multiple_of < 0:
+        raise ValueError(f"pad_to_multiple_of must be >= 0, got {pad_to_multiple_of}")
     tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
     tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
     pad, pad_id = _pad_token(folder, tokenizer)
-    tokenizer.enable_padding(pad_id=pad_id, pad_token=pad)
+    tokenizer.enable_padding(pad_id=pad_id, pad_token=pad,
+                             pad_to_multiple_of=pad_to_multiple_of or None)
     return tokenizer
 
 
 class ItemTokenizer:
-    """Texts -> ``input_ids`` and ``attention_mask`` of shape ``[texts, longest]``."""
+    """Texts -> ``input_ids`` and ``attention_mask`` of shape ``[texts, longest]`` (``longest``
+    rounded up to a multiple of ``pad_to_multiple_of`` when set: requests of equal shape are
+    what Triton's dynamic batcher merges)."""
 
-    def __init__(self, folder: Path | str, max_length: int, id_dtype: str = "int64"):
+    def __init__(self, folder: Path | str, max_length: int, id_dtype: str = "int64",
+                 pad_to_multiple_of: int = 0):
         if max_length < 1:
             raise ValueError(f"max_length must be >= 1, got {max_length}")
         self.folder = resolve_tokenizer_dir(folder)
         self.max_length = max_length
-        self.tokenizer = _served_tokenizer(self.folder, max_length)
+        self.tokenizer = _served_tokenizer(self.folder, max_length, pad_to_multiple_of)
         self.dtype = np.dtype(id_dtype)
 
     def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
@@ -104,7 +111,8 @@ class PairTokenizer:
     ``pair_tokenizer`` gives for the same pairs, ``max_length`` and ``pair_order``."""
 
     def __init__(self, folder: Path | str, max_length: int, id_dtype: str = "int64",
-                 pair_order: str = "keyphrase_first", inputs: Sequence[str] = PAIR_TENSORS):
+                 pair_order: str = "keyphrase_first", inputs: Sequence[str] = PAIR_TENSORS,
+                 pad_to_multiple_of: int = 0):
         if max_length < 1:
             raise ValueError(f"max_length must be >= 1, got {max_length}")
         if pair_order not in PAIR_ORDERS:
@@ -117,7 +125,7 @@ class PairTokenizer:
         self.max_length = max_length
         self.pair_order = pair_order
         self.inputs = tuple(inputs)
-        self.tokenizer = _served_tokenizer(self.folder, max_length)
+        self.tokenizer = _served_tokenizer(self.folder, max_length, pad_to_multiple_of)
         self.dtype = np.dtype(id_dtype)
 
     def encode(self, keyphrases: Sequence[str],

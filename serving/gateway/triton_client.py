@@ -163,7 +163,7 @@ class TritonModelClient:
                  score_model: str = SCORE_MODEL, max_batch: int = 256,
                  tokenizer_dir: str | None = None, encoder_model: str = ENCODER_MODEL,
                  pair_tokenizer_dir: str | None = None,
-                 cross_encoder_model: str = CROSS_ENCODER_MODEL):
+                 cross_encoder_model: str = CROSS_ENCODER_MODEL, pad_to_multiple_of: int = 0):
         self.url = url
         self.embed_model = embed_model
         self.score_model = score_model
@@ -172,6 +172,7 @@ class TritonModelClient:
         self.tokenizer_dir = tokenizer_dir
         self.pair_tokenizer_dir = pair_tokenizer_dir
         self.max_batch = max_batch
+        self.pad_to_multiple_of = pad_to_multiple_of
         self.not_ready_reason = ""
         self._model_configs: dict[str, tuple[float, dict]] = {}  # (when read, config)
         self._tokenizers: dict[str, ItemTokenizer | PairTokenizer] = {}  # "item", "pair"
@@ -221,7 +222,7 @@ class TritonModelClient:
                               np.zeros((0, len(dimensions), 3), dtype=np.float32)
                               if dimensions else None)
         outputs = (SCORE_OUTPUT, DIMENSIONS_OUTPUT) if dimensions else (SCORE_OUTPUT,)
-        if tokenizer is not None:  # each request padded to its own longest pair
+        if tokenizer is not None:  # each request padded to its own longest pair (or bucket)
             async def inputs(a: int, b: int) -> list[InferInput]:
                 # in a worker thread: the Rust tokenizer releases the GIL (~0.1 ms a pair of
                 # CPU), so the event loop keeps serving and concurrent calls tokenize in parallel
@@ -294,7 +295,8 @@ class TritonModelClient:
         served, encoder = await self._configs(timeout_s, TOKENIZER_MODEL, self.encoder_model)
         try:
             return ItemTokenizer(self.tokenizer_dir, int(_parameter(served, "max_length") or 0),
-                                 _id_dtype(encoder, ENCODER_INPUTS[0]))
+                                 _id_dtype(encoder, ENCODER_INPUTS[0]),
+                                 pad_to_multiple_of=self.pad_to_multiple_of)
         except (OSError, ValueError) as err:
             raise BackendUnavailable("tokenizer", str(err)) from err
 
@@ -305,7 +307,8 @@ class TritonModelClient:
         try:
             return PairTokenizer(self.pair_tokenizer_dir,
                                  int(_parameter(served, "max_length") or 0), _id_dtype(scorer),
-                                 _parameter(served, "pair_order") or "keyphrase_first", inputs)
+                                 _parameter(served, "pair_order") or "keyphrase_first", inputs,
+                                 pad_to_multiple_of=self.pad_to_multiple_of)
         except (OSError, ValueError) as err:
             raise BackendUnavailable("pair tokenizer", str(err)) from err
 

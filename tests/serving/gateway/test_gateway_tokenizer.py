@@ -285,3 +285,43 @@ def test_the_gateway_starts_not_serving_without_its_pair_tokenizer_and_says_why(
     assert "pair tokenizer unavailable" in warning
     assert f"no tokenizer.json in {tmp_path / 'pair_tokenizer'}" in warning
     assert "KPDISTILL_GATEWAY_PAIR_TOKENIZER_DIR" in warning
+
+
+def test_padding_to_a_multiple_gives_equal_shapes_and_the_same_attended_ids(tokenizer_dir,
+                                                                            esci_texts,
+                                                                            esci_pairs):
+    """PAD_TO_MULTIPLE_OF: requests of different lengths come out in one shape (what Triton's
+    dynamic batcher merges); the attended ids are those of padding to the longest row."""
+    short, long = ["red mug"], esci_texts[:4]
+    plain = ItemTokenizer(tokenizer_dir, 128)
+    bucketed = ItemTokenizer(tokenizer_dir, 128, pad_to_multiple_of=128)
+    assert plain.encode(short)["input_ids"].shape[1] < plain.encode(long)["input_ids"].shape[1]
+    for texts in (short, long):
+        want, got = plain.encode(texts), bucketed.encode(texts)
+        assert got["input_ids"].shape == (len(texts), 128)
+        width = want["input_ids"].shape[1]
+        for name in want:
+            np.testing.assert_array_equal(got[name][:, :width], want[name])
+            assert not got[name][:, width:].any()  # pad id 0, mask 0
+    pairs = PairTokenizer(tokenizer_dir, 64, pad_to_multiple_of=32)
+    out = pairs.encode(esci_pairs[0][:5], esci_pairs[1][:5])
+    assert all(v.shape[1] % 32 == 0 and v.shape[1] <= 64 for v in out.values())
+    with pytest.raises(ValueError, match="pad_to_multiple_of"):
+        ItemTokenizer(tokenizer_dir, 128, pad_to_multiple_of=-1)
+
+
+def test_the_client_sends_bucketed_ids_when_asked(tokenizer_dir, esci_texts):
+    fake = FakeTriton(max_batch_size=8, dim=4, max_length=12)
+
+    async def body():
+        server, url = await start_fake_triton(fake)
+        client = TritonModelClient(url, tokenizer_dir=str(tokenizer_dir), pad_to_multiple_of=16)
+        try:
+            await client.embed_texts(["mug"], timeout_s=5)
+            await client.embed_texts(esci_texts[:3], timeout_s=5)
+        finally:
+            await client.close()
+            await server.stop(0)
+
+    asyncio.run(body())
+    assert [ids.shape for ids in fake.token_ids] == [(1, 16), (3, 16)]
