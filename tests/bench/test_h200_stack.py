@@ -164,3 +164,24 @@ def test_gateway_workers_flag_is_parsed(tmp_path):
             "--perf-analyzer", "pa"]
     assert h200_stack.parse_args(base).gateway_workers == 1
     assert h200_stack.parse_args([*base, "--gateway-workers", "4"]).gateway_workers == 4
+
+
+def test_embed_text_is_compared_per_input_and_against_the_encoder_at_the_longer_length():
+    from bench.serving import triton_perf as perf
+
+    def row(rate, **extra):
+        return {"concurrency": 8, "batch": 256, "infer_per_s": rate, "p50_ms": 1.0,
+                "p95_ms": 2.0, "p99_ms": 3.0, **extra}
+    served = {"encoder": [row(200.0, seq_len=32), row(50.0, seq_len=128), row(40.0, seq_len=128)],
+              "embed_text": [row(30.0, input="titles", mean_tokens=22.4),
+                             row(25.0, input="item texts", mean_tokens=43.8)]}
+    got = h200_stack.embed_comparison(served, 128)
+    assert got["best_served_embed_text_titles_seq_per_s"] == 30.0
+    assert got["best_served_embed_text_item_texts_seq_per_s"] == 25.0
+    assert got["best_served_encoder_len128_seq_per_s"] == 50.0  # not the 32-token rows
+    assert got["embed_text_item_texts_over_encoder_len128"] == 0.5
+    assert h200_stack.embed_comparison({"encoder": [], "embed_text": []}, 128)[
+        "embed_text_item_texts_over_encoder_len128"] is None
+    md = perf.render_markdown({"h200": served})
+    assert "| ids, 128 tokens | 8 | 256 | 50.0 |" in md
+    assert "| titles, ~22.4 tokens | 8 | 256 | 30.0 |" in md
