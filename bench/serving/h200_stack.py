@@ -238,10 +238,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "gateway worker processes on the one port (KPDISTILL_GATEWAY_WORKERS); more than 1 "
         "serves the index from a Milvus standalone server (the `milvus` package), since a "
         "Milvus Lite file opens in one process only"))
-    p.add_argument("--pad-to-multiple-of", type=int, default=128, help=(
-        "the gateway's PAD_TO_MULTIPLE_OF: token ids padded to a multiple of this, so Triton's "
-        "dynamic batcher can merge requests (equal shapes); the torch runner trims the padding "
-        "(0: each request to its longest row)"))
+    p.add_argument("--pad-to-multiple-of", type=int, default=0, help=(
+        "the gateway's PAD_TO_MULTIPLE_OF: token ids padded to a multiple of this (0: each "
+        "request to its longest row; the encoders' ragged inputs let Triton merge requests of "
+        "any length; 128 gives one shape, the way runs before ragged inputs batched)"))
     p.add_argument("--budget-s", type=float, default=1e9,
                    help="stop starting new measurements after this many seconds")
     p.add_argument("--command", default=None, help="command recorded with the results")

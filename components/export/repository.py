@@ -172,8 +172,14 @@ def encoder_config(name: str, target: str, config: ExportConfig, head: str,
                                       config.max_padding_share if head == "embedding" else None,
                                       config.cuda_graphs)
     kind = "KIND_GPU" if target == "tensorrt" else config.encoder_kind
+    # Triton's dynamic batcher merges requests of one shape only; ragged inputs let it hand the
+    # Python backend requests of different lengths together (model.py pads them to the
+    # longest, and the runners cut that padding back off). Native backends would concatenate
+    # ragged inputs into 1-D tensors, which these graphs do not take.
+    ragged = " allow_ragged_batch: true" if target.startswith("python-") else ""
     return render_config(
         name, name=name, runtime=runtime, runtime_comment=comment, id_type=id_type,
+        ragged=ragged,
         max_batch_size=config.max_batch_size, dim=dim or 1,
         preferred=", ".join(map(str, config.preferred_batch_sizes)),
         queue_delay_us=config.max_queue_delay_us, instances=instances, kind=kind,

@@ -71,9 +71,10 @@ class GatewaySettings(BaseSettings):
     pad_to_multiple_of: int = Field(0, ge=0, le=4096, description=(
         "TOKENIZE=gateway: each request's token ids are padded to its longest row (0) or on"
         " up to the next multiple of this. Triton's dynamic batcher merges only requests of"
-        " equal shape, so a served encoder that trims padding itself (the python-torch runner"
-        " on a GPU) batches best with the served max_length here (one shape); ONNX Runtime"
-        " computes every padded position, so the CPU default is 0"))
+        " equal shape unless the model's inputs are ragged: the exported Python-backend"
+        " encoders (python-onnx, python-torch) declare them so and need no padding here; for"
+        " Triton's native onnxruntime or tensorrt targets set the served max_length (one"
+        " shape), at the cost of computing the padding"))
     encoder_model: str = Field(ENCODER_MODEL, description=(
         "Triton model that embeds token ids (TOKENIZE=gateway)"))
     cross_encoder_model: str = Field(CROSS_ENCODER_MODEL, description=(

@@ -106,6 +106,44 @@ def test_concurrent_requests_are_batched_and_answered_row_for_row(triton, texts,
         assert float(result.as_numpy("embedding")[0] @ ref[i]) >= 0.9999
 
 
+def _id_inputs(ids: np.ndarray) -> list:
+    inputs = []
+    for name, value in (("input_ids", ids), ("attention_mask", (ids > 0).astype(np.int64))):
+        tensor = grpcclient.InferInput(name, list(value.shape), "INT64")
+        tensor.set_data_from_numpy(value)
+        inputs.append(tensor)
+    return inputs
+
+
+def test_requests_of_different_lengths_are_batched_together(triton):
+    """The encoder's inputs are ragged: Triton's dynamic batcher merges requests whatever their
+    token length (it merges only equal shapes otherwise), model.py pads them to the longest,
+    and every answer equals that request's embedding computed alone."""
+    _, client = client_for(triton, "grpc")
+    rng = np.random.default_rng(0)
+    requests = [np.concatenate([[101], rng.integers(1000, 20000, n), [102]])[None, :]
+                for n in range(1, 41)]  # 40 requests, 40 different lengths
+    alone = [client.infer("encoder", _id_inputs(ids)).as_numpy("embedding")[0] for ids in requests]
+    before = client.get_inference_statistics("encoder", as_json=True)["model_stats"][0]
+    done: dict[int, tuple] = {}
+    for i, ids in enumerate(requests):
+        client.async_infer("encoder", _id_inputs(ids),
+                           callback=lambda result, error, i=i: done.__setitem__(i, (result, error)))
+    deadline = time.monotonic() + 60
+    while len(done) < len(requests) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    after = client.get_inference_statistics("encoder", as_json=True)["model_stats"][0]
+    assert len(done) == len(requests)
+    for i, want in enumerate(alone):
+        result, error = done[i]
+        assert error is None, error
+        np.testing.assert_allclose(result.as_numpy("embedding")[0], want, atol=1e-5)
+    executions = int(after["execution_count"]) - int(before["execution_count"])
+    inferences = int(after["inference_count"]) - int(before["inference_count"])
+    assert inferences == len(requests)
+    assert executions < len(requests) // 2, (executions, inferences)
+
+
 def test_encoder_alone_takes_token_ids(triton):
     _, client = client_for(triton, "grpc")
     ids = np.array([[101, 2417, 6007, 102, 0], [101, 7513, 102, 0, 0]], dtype=np.int64)
