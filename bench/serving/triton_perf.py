@@ -168,14 +168,15 @@ def merge_results(out_dir: Path, hardware: str, section: dict) -> dict:
     return results
 
 
-def _input(point: dict) -> str:
-    """What a row was measured on, where the row says (token length, or the text kind)."""
+def _input(point: dict, model: str) -> str:
+    """What a row was measured on: the token length or text kind where the row says, else the
+    section's input (item texts for ``embed_text``, their ids for ``encoder``)."""
     if "seq_len" in point:
         return f"ids, {point['seq_len']} tokens"
     if "input" in point:
         tokens = f", ~{point['mean_tokens']:g} tokens" if "mean_tokens" in point else ""
         return f"{point['input']}{tokens}"
-    return "-"
+    return "item texts" if model == "embed_text" else "ids"
 
 
 def render_markdown(results: dict) -> str:
@@ -195,7 +196,7 @@ def render_markdown(results: dict) -> str:
             lines += [f"### {hardware}.{model}", "",
                       "| input | concurrency | batch | infer/s | p50 ms | p95 ms | p99 ms |",
                       "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-            lines += [f"| {_input(p)} | {p['concurrency']} | {p['batch']} | "
+            lines += [f"| {_input(p, model)} | {p['concurrency']} | {p['batch']} | "
                       f"{p['infer_per_s']:.1f} | {p['p50_ms']:.2f} | {p['p95_ms']:.2f} | "
                       f"{p['p99_ms']:.2f} |" for p in section[model]]
             lines.append("")
