@@ -147,12 +147,7 @@ def test_requests_of_different_lengths_are_batched_together(triton):
 def test_encoder_alone_takes_token_ids(triton):
     _, client = client_for(triton, "grpc")
     ids = np.array([[101, 2417, 6007, 102, 0], [101, 7513, 102, 0, 0]], dtype=np.int64)
-    inputs = []
-    for name, value in (("input_ids", ids), ("attention_mask", (ids > 0).astype(np.int64))):
-        tensor = grpcclient.InferInput(name, list(value.shape), "INT64")
-        tensor.set_data_from_numpy(value)
-        inputs.append(tensor)
-    out = client.infer("encoder", inputs).as_numpy("embedding")
+    out = client.infer("encoder", _id_inputs(ids)).as_numpy("embedding")
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
 
 
