@@ -10,9 +10,9 @@ settings match the served tokenizers (``tokenizer/1/tokenization.py`` in the mod
 truncation to the served ``max_length`` (read from Triton, so both paths cut at the same token)
 with the ``longest_first`` strategy (a pair loses tokens from its longer side first), pairs in
 the served ``pair_order`` (``keyphrase_first``: ``[CLS] keyphrase [SEP] item [SEP]``), padding
-with the tokenizer's pad token to the longest text or pair of the request, never to
-``max_length``. Tests check both paths give the same ids, embeddings, scores and dimension
-estimates.
+with the tokenizer's pad token to the longest text or pair of the request (or on up to a
+multiple of ``PAD_TO_MULTIPLE_OF`` when set). Tests check both paths give the same ids,
+embeddings, scores and dimension estimates.
 """
 
 from __future__ import annotations
@@ -77,6 +77,22 @@ def _served_tokenizer(folder: Path, max_length: int, pad_to_multiple_of: int = 0
     return tokenizer
 
 
+ENCODING_FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask",
+                   "token_type_ids": "type_ids"}
+"""Model input name -> the ``tokenizers.Encoding`` attribute it is made of."""
+
+
+def _encode(tokenizer: Tokenizer, inputs: list, names: Sequence[str],
+            dtype: np.dtype) -> dict[str, np.ndarray]:
+    """``inputs`` (texts, or pairs as tuples) encoded together (a single row by ``encode``),
+    as ``[rows, width]`` arrays of ``names``."""
+    encodings = (tokenizer.encode_batch(inputs) if len(inputs) > 1
+                 else [tokenizer.encode(*inputs[0]) if isinstance(inputs[0], tuple)
+                       else tokenizer.encode(inputs[0])])
+    return {name: np.array([getattr(e, ENCODING_FIELDS[name]) for e in encodings], dtype=dtype)
+            for name in names}
+
+
 class ItemTokenizer:
     """Texts -> ``input_ids`` and ``attention_mask`` of shape ``[texts, longest]`` (``longest``
     rounded up to a multiple of ``pad_to_multiple_of`` when set: requests of equal shape are
@@ -94,15 +110,11 @@ class ItemTokenizer:
     def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         if not texts:
             raise ValueError("no texts to tokenize")
-        encodings = (self.tokenizer.encode_batch(list(texts)) if len(texts) > 1
-                     else [self.tokenizer.encode(texts[0])])
-        return {"input_ids": np.array([e.ids for e in encodings], dtype=self.dtype),
-                "attention_mask": np.array([e.attention_mask for e in encodings],
-                                           dtype=self.dtype)}
+        return _encode(self.tokenizer, list(texts), ("input_ids", "attention_mask"), self.dtype)
 
 
 PAIR_ORDERS = ("keyphrase_first", "item_first")
-PAIR_TENSORS = ("input_ids", "attention_mask", "token_type_ids")
+PAIR_TENSORS = tuple(ENCODING_FIELDS)
 
 
 class PairTokenizer:
@@ -136,9 +148,4 @@ class PairTokenizer:
             raise ValueError("no pairs to tokenize")
         pairs = list(zip(keyphrases, item_texts, strict=True) if self.pair_order ==
                      "keyphrase_first" else zip(item_texts, keyphrases, strict=True))
-        encodings = (self.tokenizer.encode_batch(pairs) if len(pairs) > 1
-                     else [self.tokenizer.encode(*pairs[0])])
-        fields = {"input_ids": "ids", "attention_mask": "attention_mask",
-                  "token_type_ids": "type_ids"}
-        return {name: np.array([getattr(e, fields[name]) for e in encodings], dtype=self.dtype)
-                for name in self.inputs}
+        return _encode(self.tokenizer, pairs, self.inputs, self.dtype)

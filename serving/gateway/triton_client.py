@@ -12,7 +12,7 @@ pairs here with the ``pair_tokenizer`` model's files, its ``max_length`` and ``p
 from Triton, and calls ``cross_encoder`` on the ids. Both give the same scores and estimates.
 Pairs are tokenized in a worker thread (``tokenizers`` releases the GIL while it encodes: a
 call's 50 pairs cost milliseconds of CPU that would otherwise stall every call on the event
-loop), each request padded to its own longest pair.
+loop), each request padded to its own longest pair (or PAD_TO_MULTIPLE_OF).
 
 One gRPC channel per gateway, reused by every call (HTTP/2 multiplexes concurrent calls).
 The channel's reconnect back-off is kept short so the gateway recovers within about a second
