@@ -152,14 +152,18 @@ class KeyphraseStore:
             self.client.insert(collection, rows, timeout=self.config.request_timeout_s)
         return len(records)
 
+    def _vector_index(self):
+        """This config's index on the ``embedding`` field (type, metric, build parameters)."""
+        vector = self.client.prepare_index_params()
+        vector.add_index("embedding", index_type=self.config.index_type,
+                         metric_type=self.config.metric_type, params=self.config.index_params)
+        return vector
+
     def finalize(self, collection: str) -> None:
         """Flush, build the vector (and a scalar) index, load: ready to be searched."""
         timeout = self.config.request_timeout_s
         self.client.flush(collection, timeout=timeout)
-        vector = self.client.prepare_index_params()
-        vector.add_index("embedding", index_type=self.config.index_type,
-                         metric_type=self.config.metric_type, params=self.config.index_params)
-        self.client.create_index(collection, vector, timeout=timeout)
+        self.client.create_index(collection, self._vector_index(), timeout=timeout)
         for kind in self.config.scalar_index_types:
             scalar = self.client.prepare_index_params()
             scalar.add_index("category", index_type=kind)
@@ -184,10 +188,8 @@ class KeyphraseStore:
         for name in self.client.list_indexes(collection, field_name="embedding"):
             self.client.drop_index(collection, name, timeout=timeout)
         started = time.perf_counter()
-        vector = self.client.prepare_index_params()
-        vector.add_index("embedding", index_type=self.config.index_type,
-                         metric_type=self.config.metric_type, params=self.config.index_params)
-        self.client.create_index(collection, vector, timeout=max(timeout_s, 1.0), sync=False)
+        self.client.create_index(collection, self._vector_index(), timeout=max(timeout_s, 1.0),
+                                 sync=False)
         self.wait_indexed(collection, expected_rows, deadline)
         build_s = time.perf_counter() - started
         started = time.perf_counter()
