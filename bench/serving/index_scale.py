@@ -132,8 +132,7 @@ def run(args: argparse.Namespace) -> dict:
     timings["exact_s"] = 0.0
 
     def partial(measured: list[dict]) -> None:
-        if args.partial_writes:
-            write_results(assemble(args, measured, universe, len(queries), timings), args.out)
+        write_results(assemble(args, measured, universe, len(queries), timings), args.out)
 
     def exact(q: np.ndarray, size: int) -> np.ndarray:
         t0 = time.perf_counter()
@@ -367,8 +366,6 @@ def parser() -> argparse.ArgumentParser:
                    "folder, removed)")
     p.add_argument("--out", type=Path, default=Path("docs/results"))
     p.add_argument("--command", help="the command recorded with the results")
-    p.add_argument("--no-partial-writes", dest="partial_writes", action="store_false",
-                   help="write the results only at the end (default: after each size too)")
     return p
 
 

@@ -38,18 +38,19 @@ class PerfPoint:
     p99_ms: float
 
 
-def item_texts(n: int) -> list[str]:
+def _first_items(n: int) -> list:
     from components.data import load_items
-    items = sorted(load_items().values(), key=lambda i: i.item_id)
-    return [item.text() for item in items[:n]]
+    return sorted(load_items().values(), key=lambda i: i.item_id)[:n]
+
+
+def item_texts(n: int) -> list[str]:
+    return [item.text() for item in _first_items(n)]
 
 
 def item_titles(n: int) -> list[str]:
     """The titles alone of the items :func:`item_texts` gives (a short-text workload: these
     titles are ~22 tokens on average, the full item texts ~44)."""
-    from components.data import load_items
-    items = sorted(load_items().values(), key=lambda i: i.item_id)
-    return [item.title for item in items[:n]]
+    return [item.title for item in _first_items(n)]
 
 
 def write_text_data(path: Path, texts: list[str]) -> Path:
